@@ -1,0 +1,74 @@
+// pybind11 module zfaccel._native: raw pointers and sizes in, no libtorch.
+//
+// `shape` is (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw); `dtype` 0..3
+// is float32, float64, float16, bfloat16; `layout` 0 is NCHW-contiguous and 1
+// channels-last. The GIL is released while a kernel runs.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <cstdint>
+
+#include "kernels.h"
+
+namespace py = pybind11;
+using zfaccel::PoolShape;
+
+namespace {
+
+PoolShape to_shape(const std::array<int64_t, 14>& a) {
+  return PoolShape{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]};
+}
+
+void pool_cpu(uintptr_t x, uintptr_t y, uintptr_t s, const std::array<int64_t, 14>& shape, int dtype, int layout,
+              bool relu, int num_threads) {
+  const PoolShape g = to_shape(shape);
+  py::gil_scoped_release nogil;
+  zfaccel::max_pool2d_switches_cpu(g, dtype, layout, reinterpret_cast<const void*>(x), reinterpret_cast<void*>(y),
+                                   reinterpret_cast<uint8_t*>(s), relu, num_threads);
+}
+
+void unpool_cpu(uintptr_t y, uintptr_t s, uintptr_t x, const std::array<int64_t, 14>& shape, int dtype, int layout,
+                bool relu, int num_threads) {
+  const PoolShape g = to_shape(shape);
+  py::gil_scoped_release nogil;
+  zfaccel::max_unpool2d_switches_cpu(g, dtype, layout, reinterpret_cast<const void*>(y),
+                                     reinterpret_cast<const uint8_t*>(s), reinterpret_cast<void*>(x), relu,
+                                     num_threads);
+}
+
+#ifdef ZFACCEL_WITH_CUDA
+void pool_cuda(uintptr_t x, uintptr_t y, uintptr_t s, const std::array<int64_t, 14>& shape, int dtype, int layout,
+               bool relu, uintptr_t stream) {
+  const PoolShape g = to_shape(shape);
+  zfaccel::max_pool2d_switches_cuda(g, dtype, layout, reinterpret_cast<const void*>(x), reinterpret_cast<void*>(y),
+                                    reinterpret_cast<uint8_t*>(s), relu, stream);
+}
+
+void unpool_cuda(uintptr_t y, uintptr_t s, uintptr_t x, const std::array<int64_t, 14>& shape, int dtype, int layout,
+                 bool relu, uintptr_t stream) {
+  const PoolShape g = to_shape(shape);
+  zfaccel::max_unpool2d_switches_cuda(g, dtype, layout, reinterpret_cast<const void*>(y),
+                                      reinterpret_cast<const uint8_t*>(s), reinterpret_cast<void*>(x), relu, stream);
+}
+#endif
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "zfaccel's compiled switch kernels (C++/OpenMP; CUDA when built with nvcc)";
+  m.def("max_pool2d_switches_cpu", &pool_cpu, py::arg("x"), py::arg("y"), py::arg("s"), py::arg("shape"),
+        py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("num_threads"));
+  m.def("max_unpool2d_switches_cpu", &unpool_cpu, py::arg("y"), py::arg("s"), py::arg("x"), py::arg("shape"),
+        py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("num_threads"));
+#ifdef ZFACCEL_WITH_CUDA
+  m.def("max_pool2d_switches_cuda", &pool_cuda, py::arg("x"), py::arg("y"), py::arg("s"), py::arg("shape"),
+        py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("stream"));
+  m.def("max_unpool2d_switches_cuda", &unpool_cuda, py::arg("y"), py::arg("s"), py::arg("x"), py::arg("shape"),
+        py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("stream"));
+  m.attr("has_cuda") = true;
+#else
+  m.attr("has_cuda") = false;
+#endif
+  m.attr("max_window") = zfaccel::kMaxWindow;
+}

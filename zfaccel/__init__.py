@@ -1,0 +1,21 @@
+"""zfaccel: the analyses of Zeiler & Fergus, "Visualizing and Understanding
+Convolutional Networks" (ECCV 2014), on fused kernels.
+
+Importing zfaccel never imports Triton or probes a GPU; backends load on first use.
+"""
+
+from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfaccel.*)
+from zfaccel import nn
+from zfaccel.backends import BackendUnavailableError, available_backends
+from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, switches_to_indices
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "available_backends",
+    "max_pool2d_switches",
+    "max_unpool2d_switches",
+    "nn",
+    "switches_to_indices",
+]

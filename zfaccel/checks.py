@@ -1,0 +1,35 @@
+"""Input checks shared by the ops: clear errors that name the argument."""
+
+from __future__ import annotations
+
+import torch
+
+FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def check_tensor(t: object, name: str, *, dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES) -> torch.Tensor:
+    """A non-empty (N,C,H,W) or (C,H,W) tensor of one of ``dtypes``; TypeError/ValueError naming ``name``."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype not in dtypes:
+        allowed = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise TypeError(f"{name} must have dtype {allowed}; got {t.dtype}")
+    if t.dim() not in (3, 4):
+        raise ValueError(f"{name} must be (N, C, H, W) or (C, H, W); got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise ValueError(f"{name} must not be empty; got shape {tuple(t.shape)}")
+    return t
+
+
+def channels_last(t: torch.Tensor) -> bool:
+    """Whether a 4-D tensor is laid out channels-last (and not also plain contiguous).
+
+    Every backend returns outputs in the input's layout by this one rule, so that
+    the fake (meta) outputs torch.compile sees have the real strides.
+    """
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
+def memory_format(t: torch.Tensor) -> torch.memory_format:
+    """The memory format outputs derived from ``t`` take: channels_last or contiguous."""
+    return torch.channels_last if channels_last(t) else torch.contiguous_format

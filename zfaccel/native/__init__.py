@@ -1,0 +1,61 @@
+"""Launchers for the compiled extension ``zfaccel._native`` (C++/OpenMP, CUDA when built with nvcc).
+
+The extension takes raw pointers and sizes; these launchers make the tensors
+NCHW- or channels-last-contiguous, allocate outputs in the same layout, and
+pass the current torch thread count (CPU) or the current CUDA stream. Same
+function names and signatures as :mod:`zfaccel.reference`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import ModuleType
+
+import torch
+
+from zfaccel.checks import channels_last
+
+_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+_state: dict[str, object] = {}
+
+
+def extension() -> ModuleType | None:
+    """The compiled module, or None when it is missing (import_error() says why)."""
+    if "module" not in _state:
+        try:
+            from zfaccel import _native
+
+            _state["module"] = _native
+        except ImportError as err:
+            _state["module"] = None
+            _state["error"] = f"{type(err).__name__}: {err}"
+    return _state["module"]  # type: ignore[return-value]
+
+
+def import_error() -> str:
+    extension()
+    return str(_state.get("error", "no error"))
+
+
+def launch(op: str, tensors: tuple[torch.Tensor, ...], shape: tuple[int, ...], relu: bool) -> None:
+    """Run ``op`` ("max_pool2d_switches" or "max_unpool2d_switches") on same-layout contiguous tensors.
+
+    tensors: (input, input-or-output, output) in the kernel's argument order;
+    the first one fixes dtype, device and layout.
+    """
+    ext = extension()
+    if ext is None:
+        raise RuntimeError(f"zfaccel._native is not available: {import_error()}")
+    first = tensors[0]
+    args = (*(t.data_ptr() for t in tensors), shape, _DTYPE_CODES[first.dtype], int(channels_last(first)), relu)
+    if first.device.type == "cpu":
+        getattr(ext, op + "_cpu")(*args, torch.get_num_threads())
+    else:
+        with torch.cuda.device(first.device) if first.device.type == "cuda" else contextlib.nullcontext():
+            getattr(ext, op + "_cuda")(*args, torch.cuda.current_stream(first.device).cuda_stream)
+
+
+from zfaccel.native.max_pool2d_switches import max_pool2d_switches  # noqa: E402
+from zfaccel.native.max_unpool2d_switches import max_unpool2d_switches  # noqa: E402
+
+__all__ = ["extension", "import_error", "launch", "max_pool2d_switches", "max_unpool2d_switches"]
