@@ -41,7 +41,8 @@ inline void take(typename T::acc v, int32_t code, typename T::acc& m, int32_t& s
 }
 
 template <typename T, int SW>
-void pool_row_nchw(const PoolShape& g, const Cols cols, const typename T::storage* plane, int64_t oh,
+// g by value, not by reference: see pool_nchw's private copy.
+void pool_row_nchw(const PoolShape g, const Cols cols, const typename T::storage* plane, int64_t oh,
                    typename T::acc* m, int32_t* s, typename T::storage* yrow, uint8_t* srow, bool use_relu) {
   using A = typename T::acc;
   const int64_t sw = SW > 0 ? SW : g.sw;
@@ -86,14 +87,17 @@ void pool_row_nchw(const PoolShape& g, const Cols cols, const typename T::storag
 }
 
 template <typename T, int SW>
-void pool_nchw(const PoolShape& g, const void* xv, void* yv, uint8_t* sp, bool use_relu, int nt) {
+void pool_nchw(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bool use_relu, int nt) {
   using S = typename T::storage;
   const S* x = static_cast<const S*>(xv);
   S* y = static_cast<S*>(yv);
-  const Cols cols = interior_cols(g);
-  const int64_t planes = g.n * g.c;
+  const Cols cols = interior_cols(shape);
+  const int64_t planes = shape.n * shape.c;
 #pragma omp parallel num_threads(nt)
   {
+    // A private copy: stores through uint8_t pointers may alias a shared g,
+    // which would force every loop bound to be re-read from memory.
+    const PoolShape g = shape;
     std::vector<typename T::acc> m(g.ow);
     std::vector<int32_t> s(g.ow);
 #pragma omp for collapse(2) schedule(static)
@@ -105,14 +109,17 @@ void pool_nchw(const PoolShape& g, const void* xv, void* yv, uint8_t* sp, bool u
 }
 
 template <typename T>
-void pool_nhwc(const PoolShape& g, const void* xv, void* yv, uint8_t* sp, bool use_relu, int nt) {
+void pool_nhwc(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bool use_relu, int nt) {
   using S = typename T::storage;
   using A = typename T::acc;
   const S* x = static_cast<const S*>(xv);
   S* y = static_cast<S*>(yv);
-  const int64_t C = g.c;
+  const int64_t C = shape.c;
 #pragma omp parallel num_threads(nt)
   {
+    // A private copy: stores through uint8_t pointers may alias a shared g,
+    // which would force every loop bound to be re-read from memory.
+    const PoolShape g = shape;
     std::vector<A> m(C);
     std::vector<int32_t> s(C);
 #pragma omp for collapse(2) schedule(static)

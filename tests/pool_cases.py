@@ -45,6 +45,8 @@ CASES = [
     PoolCase("vgg_pool", (2, 64, 112, 112), 2, None, 0, 1, False, small=(1, 3, 16, 16)),
     # ResNet stem: 3x3/2 with padding 1 (windows reach into the padding).
     PoolCase("padded", (2, 64, 56, 56), 3, 2, 1, 1, False, small=(1, 3, 17, 17)),
+    # Inception-style 3x3 stride 1, padding 1: the output keeps the input's size.
+    PoolCase("stride1_3x3", (2, 16, 15, 15), 3, 1, 1, 1, False, small=(1, 3, 9, 9)),
     # Non-square kernel, stride and padding.
     PoolCase("non_square", (2, 5, 31, 23), (3, 2), (2, 1), (1, 0), 1, False, small=(1, 3, 11, 9)),
     # Stride larger than the kernel: gaps between windows; ceil_mode clips the last one.

@@ -37,6 +37,22 @@ def import_error() -> str:
     return str(_state.get("error", "no error"))
 
 
+# Fresh CPU outputs at least this large get 2 MiB pages (see advise_huge_pages
+# in kernels/bindings.cpp): below it page faults cost little.
+HUGE_PAGE_MIN_BYTES = 8 << 20
+
+
+def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: torch.memory_format) -> torch.Tensor:
+    """An uninitialised output on ``like``'s device; large CPU ones ask for huge pages before the kernel touches them."""
+    out = torch.empty(size, dtype=dtype, device=like.device, memory_format=fmt)
+    nbytes = out.numel() * out.element_size()
+    if out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
+        ext = extension()
+        if ext is not None:
+            ext.advise_huge_pages(out.data_ptr(), nbytes)
+    return out
+
+
 def launch(op: str, tensors: tuple[torch.Tensor, ...], shape: tuple[int, ...], relu: bool) -> None:
     """Run ``op`` ("max_pool2d_switches" or "max_unpool2d_switches") on same-layout contiguous tensors.
 
@@ -58,4 +74,4 @@ def launch(op: str, tensors: tuple[torch.Tensor, ...], shape: tuple[int, ...], r
 from zfaccel.native.max_pool2d_switches import max_pool2d_switches  # noqa: E402
 from zfaccel.native.max_unpool2d_switches import max_unpool2d_switches  # noqa: E402
 
-__all__ = ["extension", "import_error", "launch", "max_pool2d_switches", "max_unpool2d_switches"]
+__all__ = ["empty", "extension", "import_error", "launch", "max_pool2d_switches", "max_unpool2d_switches"]

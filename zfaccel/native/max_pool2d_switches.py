@@ -6,7 +6,7 @@ import torch
 
 from zfaccel.checks import memory_format
 from zfaccel.geometry import PoolGeometry
-from zfaccel.native import launch
+from zfaccel.native import empty, launch
 
 
 def max_pool2d_switches(x: torch.Tensor, g: PoolGeometry, relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -15,7 +15,7 @@ def max_pool2d_switches(x: torch.Tensor, g: PoolGeometry, relu: bool) -> tuple[t
     x = x.contiguous(memory_format=fmt)  # other strides are copied once
     n, c = x.shape[:2]
     size = (n, c, *g.output_size)
-    y = torch.empty(size, dtype=x.dtype, device=x.device, memory_format=fmt)
-    s = torch.empty(size, dtype=torch.uint8, device=x.device, memory_format=fmt)
+    y = empty(size, x, x.dtype, fmt)
+    s = empty(size, x, torch.uint8, fmt)
     launch("max_pool2d_switches", (x, y, s), g.native_shape(n, c), relu)
     return y, s

@@ -6,7 +6,7 @@ import torch
 
 from zfaccel.checks import memory_format
 from zfaccel.geometry import PoolGeometry
-from zfaccel.native import launch
+from zfaccel.native import empty, launch
 
 
 def max_unpool2d_switches(y: torch.Tensor, switches: torch.Tensor, g: PoolGeometry, relu: bool) -> torch.Tensor:
@@ -15,6 +15,6 @@ def max_unpool2d_switches(y: torch.Tensor, switches: torch.Tensor, g: PoolGeomet
     y = y.contiguous(memory_format=fmt)
     switches = switches.contiguous(memory_format=fmt)
     n, c = y.shape[:2]
-    x = torch.empty((n, c, *g.input_size), dtype=y.dtype, device=y.device, memory_format=fmt)
+    x = empty((n, c, *g.input_size), y, y.dtype, fmt)
     launch("max_unpool2d_switches", (y, switches, x), g.native_shape(n, c), relu)
     return x
