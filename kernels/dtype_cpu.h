@@ -11,11 +11,14 @@
 
 namespace zfaccel {
 
+// store() rounds a computed value to nearest-even; store_exact() writes a value
+// that came from load() unchanged (pooling picks inputs, it never rounds).
 struct F32 {
   using storage = float;
   using acc = float;
   static inline acc load(storage v) { return v; }
   static inline storage store(acc v) { return v; }
+  static inline storage store_exact(acc v) { return v; }
 };
 
 struct F64 {
@@ -23,6 +26,7 @@ struct F64 {
   using acc = double;
   static inline acc load(storage v) { return v; }
   static inline storage store(acc v) { return v; }
+  static inline storage store_exact(acc v) { return v; }
 };
 
 struct BF16 {
@@ -39,6 +43,11 @@ struct BF16 {
     std::memcpy(&bits, &f, 4);
     if (std::isnan(f)) return static_cast<storage>((bits >> 16) | 0x0040u);  // keep it a quiet NaN
     bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest, ties to even
+    return static_cast<storage>(bits >> 16);
+  }
+  static inline storage store_exact(acc f) {
+    uint32_t bits;  // a widened bfloat16: the low 16 bits are zero (NaN payload kept)
+    std::memcpy(&bits, &f, 4);
     return static_cast<storage>(bits >> 16);
   }
 };
@@ -96,6 +105,7 @@ struct F16 {
     r += 0x0fffu + ((r >> 13) & 1u);
     return static_cast<storage>(sign | (r >> 13));
   }
+  static inline storage store_exact(acc f) { return store(f); }  // exact values round to themselves
 };
 
 // Calls f(T{}) with the traits of a dtype code (0 f32, 1 f64, 2 f16, 3 bf16).

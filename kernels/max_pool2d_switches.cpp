@@ -81,7 +81,7 @@ void pool_row_nchw(const PoolShape g, const Cols cols, const typename T::storage
   for (int64_t ow = 0; ow < cols.lo; ++ow) border(ow);
   for (int64_t ow = cols.hi; ow < g.ow; ++ow) border(ow);
   for (int64_t ow = 0; ow < g.ow; ++ow) {
-    yrow[ow] = T::store(use_relu ? relu(m[ow]) : m[ow]);
+    yrow[ow] = T::store_exact(use_relu ? relu(m[ow]) : m[ow]);
     srow[ow] = static_cast<uint8_t>(s[ow]);
   }
 }
@@ -144,7 +144,7 @@ void pool_nhwc(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
           S* yo = y + ((n * g.oh + oh) * g.ow + ow) * C;
           uint8_t* so = sp + ((n * g.oh + oh) * g.ow + ow) * C;
           for (int64_t c = 0; c < C; ++c) {
-            yo[c] = T::store(use_relu ? relu(m[c]) : m[c]);
+            yo[c] = T::store_exact(use_relu ? relu(m[c]) : m[c]);
             so[c] = static_cast<uint8_t>(s[c]);
           }
         }

@@ -43,7 +43,7 @@ HUGE_PAGE_MIN_BYTES = 8 << 20
 
 
 def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: torch.memory_format) -> torch.Tensor:
-    """An uninitialised output on ``like``'s device; large CPU ones ask for huge pages before the kernel touches them."""
+    """An uninitialised output on ``like``'s device; large CPU ones get huge pages before their first touch."""
     out = torch.empty(size, dtype=dtype, device=like.device, memory_format=fmt)
     nbytes = out.numel() * out.element_size()
     if out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:

@@ -1,0 +1,62 @@
+"""Benchmark cases shared by the switch-op benchmarks: ZFNet/VGG pooling layers at batch sizes that fill the device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class PoolBenchCase:
+    name: str
+    shape: tuple[int, int, int, int]
+    kernel: int
+    stride: int
+    ceil_mode: bool
+    dtype: torch.dtype
+    layout: str  # "nchw" or "channels_last"
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    def pool_args(self) -> tuple:
+        return (self.kernel, self.stride, 0, 1, self.ceil_mode)
+
+    def input(self, device: torch.device, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(self.shape, generator=g).to(device=device, dtype=self.dtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.layout == "channels_last" else x
+
+
+def pool_cases(device: torch.device, quick: bool) -> list[PoolBenchCase]:
+    """CPU: the issue's (16, 96, 110, 110) ZFNet conv1 pool (3x3/2, ceil_mode) first; GPU: batch 256."""
+    f32, bf16 = torch.float32, torch.bfloat16
+    if device.type == "cuda":
+        cases = [
+            PoolBenchCase("zfnet_pool1", (256, 96, 110, 110), 3, 2, True, f32, "nchw"),
+            PoolBenchCase("zfnet_pool1", (256, 96, 110, 110), 3, 2, True, bf16, "nchw"),
+            PoolBenchCase("zfnet_pool1", (256, 96, 110, 110), 3, 2, True, f32, "channels_last"),
+            PoolBenchCase("zfnet_pool1", (256, 96, 110, 110), 3, 2, True, bf16, "channels_last"),
+            PoolBenchCase("zfnet_pool2", (256, 256, 26, 26), 3, 2, True, f32, "nchw"),
+            PoolBenchCase("zfnet_pool2", (256, 256, 26, 26), 3, 2, True, bf16, "nchw"),
+            PoolBenchCase("vgg_pool1", (64, 64, 224, 224), 2, 2, False, bf16, "nchw"),
+        ]
+        return cases[:2] if quick else cases
+    cases = [
+        PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, f32, "nchw"),
+        PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, bf16, "nchw"),
+        PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, f32, "channels_last"),
+        PoolBenchCase("zfnet_pool2", (16, 256, 26, 26), 3, 2, True, f32, "nchw"),
+        PoolBenchCase("vgg_pool1", (8, 64, 224, 224), 2, 2, False, f32, "nchw"),
+    ]
+    return cases[:1] if quick else cases
+
+
+def our_backends(device: torch.device) -> list[str]:
+    """Our compiled backends that run here; Triton on the CPU is the interpreter, not a contender."""
+    from zfaccel.backends import why_unavailable
+
+    candidates = ("triton", "native") if device.type == "cuda" else ("native",)
+    return [b for b in candidates if why_unavailable(b, device) is None]

@@ -1,0 +1,47 @@
+"""Benchmark of max_pool2d_switches against aten's max_pool2d(return_indices=True)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import zfaccel
+from zfaccel.bench.cases import PoolBenchCase, our_backends
+from zfaccel.bench.results import Row
+from zfaccel.bench.timing import measure
+from zfaccel.geometry import PoolGeometry
+
+ANCHOR = "aten max_pool2d(return_indices=True)"
+
+
+def min_bytes(case: PoolBenchCase) -> int:
+    """Read x once; write y (x's dtype) and the switches (1 byte each)."""
+    n, c, h, w = case.shape
+    oh, ow = PoolGeometry.for_pool((h, w), *case.pool_args()).output_size
+    item = torch.tensor([], dtype=case.dtype).element_size()
+    return n * c * (h * w * item + oh * ow * (item + 1))
+
+
+def calls(case: PoolBenchCase, device: torch.device) -> tuple:
+    """(reference call, {backend: our call}) on a fresh input."""
+    x = case.input(device)
+    k, s, p, d, ceil = case.pool_args()
+    reference = lambda: F.max_pool2d(x, k, s, p, d, ceil, return_indices=True)
+    ours = {b: (lambda b=b: zfaccel.max_pool2d_switches(x, k, s, p, d, ceil, backend=b)) for b in our_backends(device)}
+    return reference, ours
+
+
+def run(case: PoolBenchCase, device: torch.device, roofline_gbs: float, warmup: int, reps: int) -> Row:
+    reference, ours = calls(case, device)
+    return Row(
+        op="max_pool2d_switches",
+        case=case.name,
+        shape=str(case.shape),
+        dtype=case.dtype_name,
+        layout=case.layout,
+        reference=ANCHOR,
+        reference_ms=measure(reference, device, warmup, reps).median_ms,
+        ours_ms={b: measure(fn, device, warmup, reps).median_ms for b, fn in ours.items()},
+        min_bytes=min_bytes(case),
+        roofline_gbs=roofline_gbs,
+    )

@@ -1,0 +1,129 @@
+"""Benchmark rows, the printed table, and the JSON record under bench/results/."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class Row:
+    """One case: the PyTorch anchor and each of our backends, timed in the same run."""
+
+    op: str
+    case: str
+    shape: str
+    dtype: str
+    layout: str
+    reference: str  # what the anchor is, e.g. "aten max_pool2d(return_indices=True)"
+    reference_ms: float
+    ours_ms: dict[str, float] = field(default_factory=dict)  # backend -> median ms
+    min_bytes: int = 0  # fewest bytes the op must move (inputs read once, outputs written once)
+    roofline_gbs: float = 0.0
+
+    def best(self) -> tuple[str, float]:
+        return min(self.ours_ms.items(), key=lambda kv: kv[1])
+
+    def speedup(self) -> float:
+        return self.reference_ms / self.best()[1]
+
+    def gbs(self, ms: float) -> float:
+        return self.min_bytes / (ms * 1e-3) / 1e9
+
+    def roofline_pct(self) -> float:
+        return 100.0 * self.gbs(self.best()[1]) / self.roofline_gbs if self.roofline_gbs else float("nan")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def environment(device: torch.device, threads: int, roofline_gbs: float) -> dict:
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except ImportError:
+        triton_version = None
+    return {
+        "device": device_name(device),
+        "device_type": device.type,
+        "date": datetime.date.today().isoformat(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": triton_version,
+        "cuda": torch.version.cuda,
+        "threads": threads,
+        "copy_bandwidth_gbs": round(roofline_gbs, 2),
+        # torch's CPU allocator gives large tensors 2 MiB pages only when this is
+        # set; it changes aten's timings a lot (fresh outputs page-fault less).
+        "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+    }
+
+
+def save(rows: list[Row], env: dict, out_dir: Path, quick: bool) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    thp = "-thp" if env["THP_MEM_ALLOC_ENABLE"] not in (None, "", "0") else ""
+    name = f"{slug(env['device_type'] + '-' + env['device'])}-{env['date']}{thp}{'-quick' if quick else ''}.json"
+    path = out_dir / name
+    record = {
+        **env,
+        "rows": [
+            {**asdict(r), "speedup": round(r.speedup(), 3), "best_backend": r.best()[0],
+             "gbs": round(r.gbs(r.best()[1]), 2), "roofline_pct": round(r.roofline_pct(), 1)}
+            for r in rows
+        ],
+    }  # fmt: skip
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def table(rows: list[Row], markdown: bool = False) -> str:
+    backends = sorted({b for r in rows for b in r.ours_ms})
+    head = [
+        "op",
+        "shape",
+        "dtype",
+        "layout",
+        "torch ms",
+        *[f"{b} ms" for b in backends],
+        "speedup",
+        "GB/s",
+        "% roofline",
+    ]
+    body = []
+    for r in rows:
+        best_backend, best_ms = r.best()
+        body.append(
+            [r.op, r.shape, r.dtype, r.layout, f"{r.reference_ms:.2f}",
+             *[f"{r.ours_ms[b]:.2f}" if b in r.ours_ms else "-" for b in backends],
+             f"{r.speedup():.1f}x ({best_backend})", f"{r.gbs(best_ms):.1f}", f"{r.roofline_pct():.0f}%"]
+        )  # fmt: skip
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths]), *(fmt.format(*row) for row in body)])
