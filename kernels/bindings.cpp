@@ -41,6 +41,12 @@ void unpool_cpu(uintptr_t y, uintptr_t s, uintptr_t x, const std::array<int64_t,
                                      num_threads);
 }
 
+int64_t count_invalid_cpu(uintptr_t s, const std::array<int64_t, 14>& shape, int layout, int num_threads) {
+  const PoolShape g = to_shape(shape);
+  py::gil_scoped_release nogil;
+  return zfaccel::count_invalid_switches_cpu(g, layout, reinterpret_cast<const uint8_t*>(s), num_threads);
+}
+
 // Ask the kernel to back [ptr, ptr + nbytes) with 2 MiB pages before its first
 // touch. A fresh 74 MB output (a ZFNet conv1 map at batch 16) otherwise costs
 // 18k page faults, 25 ms on our 2-core VM: more than the unpool kernel itself.
@@ -83,6 +89,8 @@ PYBIND11_MODULE(_native, m) {
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("num_threads"));
   m.def("max_unpool2d_switches_cpu", &unpool_cpu, py::arg("y"), py::arg("s"), py::arg("x"), py::arg("shape"),
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("num_threads"));
+  m.def("count_invalid_switches_cpu", &count_invalid_cpu, py::arg("s"), py::arg("shape"), py::arg("layout"),
+        py::arg("num_threads"));
   m.def("advise_huge_pages", &advise_huge_pages, py::arg("ptr"), py::arg("nbytes"),
         "madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a fresh host buffer");
 #ifdef ZFACCEL_WITH_CUDA

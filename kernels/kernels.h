@@ -19,6 +19,10 @@ void max_pool2d_switches_cpu(const PoolShape& g, int dtype, int layout, const vo
 void max_unpool2d_switches_cpu(const PoolShape& g, int dtype, int layout, const void* y, const uint8_t* s, void* x,
                                bool use_relu, int num_threads);
 
+// Switches s: (n, c, oh, ow) uint8 -> how many are outside their window or
+// name a padding position (0 when all are valid).
+int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t* s, int num_threads);
+
 #ifdef ZFACCEL_WITH_CUDA
 void max_pool2d_switches_cuda(const PoolShape& g, int dtype, int layout, const void* x, void* y, uint8_t* s,
                               bool use_relu, uintptr_t stream);

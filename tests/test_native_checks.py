@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pool_cases import CASE_IDS, CASES
 
 from zfaccel import native
 
@@ -61,3 +62,39 @@ def test_good_arguments_run():
 def test_shape_must_have_14_sizes():
     with pytest.raises(TypeError):
         ext.max_pool2d_switches_cpu(X.data_ptr(), Y.data_ptr(), S.data_ptr(), GOOD[:13], 0, 0, False, 1)
+
+
+def _torch_invalid_count(s: torch.Tensor, g) -> int:
+    """Every switch outside its window or on a padding position, counted in plain torch."""
+    oh = torch.arange(g.output_size[0]).view(-1, 1) * g.stride[0] - g.padding[0]
+    ow = torch.arange(g.output_size[1]) * g.stride[1] - g.padding[1]
+    v = s.long()
+    ih = oh + (v // g.kernel[1]) * g.dilation[0]
+    iw = ow + (v % g.kernel[1]) * g.dilation[1]
+    bad = (v >= g.window) | (ih < 0) | (ih >= g.input_size[0]) | (iw < 0) | (iw >= g.input_size[1])
+    return int(bad.sum())
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_switch_scan_matches_torch(case, channels_last, gen):
+    """The compiled pre-scan that validation trusts counts exactly the invalid switches."""
+    import zfaccel
+    from zfaccel.geometry import PoolGeometry
+
+    x = torch.randn(case.shape, generator=gen)
+    _, s = zfaccel.max_pool2d_switches(x, **case.kwargs())
+    g = PoolGeometry.for_pool(case.shape[-2:], **case.kwargs())
+    for trial in range(6):
+        t = s.clone()
+        if trial:  # corrupt a few random positions with random values (some land on padding)
+            flat = t.view(-1)
+            pos = torch.randint(0, flat.numel(), (3 * trial,), generator=gen)
+            high = 256 if trial >= 3 else g.window  # trials 3-5 mix both kinds of invalid value
+            flat[pos] = torch.randint(0, high, (pos.numel(),), generator=gen).to(torch.uint8)
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        n, c = t.shape[:2]
+        layout = int(channels_last and not t.is_contiguous())
+        count = ext.count_invalid_switches_cpu(t.data_ptr(), g.native_shape(n, c), layout, 2)
+        assert count == _torch_invalid_count(t, g)

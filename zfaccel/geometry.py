@@ -8,6 +8,7 @@ that name the argument), and every backend reads its numbers from it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,27 @@ def pooled_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ce
 def _window_hits_input(start: int, taps: int, dilation: int, size: int) -> bool:
     first = -(start // dilation) if start < 0 else 0  # ceil(-start / dilation)
     return first < taps and start + first * dilation < size
+
+
+def _frozen(value):
+    return tuple(value) if isinstance(value, list | torch.Size) else value
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_call(build, *args) -> PoolGeometry:
+    return build(*args)
+
+
+def _cached(build, *args) -> PoolGeometry:
+    """``build(*args)``, memoised: the ops build the same few geometries on every
+    call (30 us each). Unhashable arguments (symbolic sizes under torch.compile,
+    bad types that build will reject) go straight through; errors are never cached."""
+    args = tuple(_frozen(a) for a in args)
+    try:
+        hash(args)
+    except TypeError:
+        return build(*args)
+    return _cached_call(build, *args)
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,10 @@ class PoolGeometry:
     @classmethod
     def for_pool(cls, input_size: Pair, kernel_size, stride, padding, dilation, ceil_mode: bool) -> PoolGeometry:
         """The geometry of pooling an input of ``input_size`` (H, W)."""
+        return _cached(cls._for_pool, input_size, kernel_size, stride, padding, dilation, ceil_mode)
+
+    @classmethod
+    def _for_pool(cls, input_size, kernel_size, stride, padding, dilation, ceil_mode) -> PoolGeometry:
         k, s, p, d = cls.parameters(kernel_size, stride, padding, dilation)
         out = tuple(pooled_size(input_size[i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(2))
         if min(out) < 1:
@@ -125,6 +151,10 @@ class PoolGeometry:
         ``max_unpool2d`` accepts; its last two entries are used. OH and OW must be
         what pooling H x W gives, with or without ceil_mode.
         """
+        return _cached(cls._for_unpool, output_size, pooled, kernel_size, stride, padding, dilation)
+
+    @classmethod
+    def _for_unpool(cls, output_size, pooled, kernel_size, stride, padding, dilation) -> PoolGeometry:
         if not isinstance(output_size, torch.Size | tuple | list) or len(output_size) not in (2, 3, 4):
             raise TypeError(f"output_size must be (H, W), (C, H, W) or (N, C, H, W), got {output_size!r}")
         hw = to_pair(tuple(output_size)[-2:], "output_size")
