@@ -1,0 +1,194 @@
+"""zfaccel.models: ZFNet's shapes, layer names, the plain-CNN adapter, and code-free weight loading."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zfaccel.models import load_model, load_weights, read_state_dict, small_zfnet, split_model, zfnet
+from zfaccel.models.weights import zfnet_from_pytorchcv
+
+
+def feature_shapes(features: nn.Sequential, size: int) -> list[tuple[int, ...]]:
+    x = torch.randn(1, 3, size, size)
+    out = []
+    for m in features:
+        x = m(x)
+        out.append(tuple(x.shape[1:]))
+    return out
+
+
+@pytest.mark.parametrize("lrn_before_pool", [False, True])
+def test_zfnet_feature_maps_follow_the_paper(lrn_before_pool):
+    model = zfnet(lrn_before_pool=lrn_before_pool).eval()
+    shapes = feature_shapes(model.features, 224)
+    names = split_model(model).names
+    sizes = {name: shapes[i][1] for name, i in names.items()}
+    norm1, norm2 = (110, 26) if lrn_before_pool else (55, 13)  # pytorchcv normalises before pooling
+    assert sizes == {"conv1": 110, "pool1": 55, "norm1": norm1, "conv2": 26, "pool2": 13, "norm2": norm2,
+                     "conv3": 13, "conv4": 13, "conv5": 13, "pool5": 6}  # fmt: skip
+    assert [shapes[names[f"conv{k}"]][0] for k in range(1, 6)] == [96, 256, 384, 384, 256]
+    assert model(torch.randn(2, 3, 224, 224)).shape == (2, 1000)
+
+
+def test_small_model_shapes():
+    model = small_zfnet(10).eval()
+    names = split_model(model).names
+    shapes = feature_shapes(model.features, 64)
+    assert [shapes[names[n]][1] for n in ("conv1", "pool1", "conv2", "pool2", "conv5", "pool5")] == [
+        32,
+        16,
+        16,
+        8,
+        8,
+        4,
+    ]
+    assert model(torch.randn(3, 3, 64, 64)).shape == (3, 10)
+
+
+class PytorchcvLikeZFNet(nn.Module):
+    """The structure and parameter names of pytorchcv's ZFNet (conv -> ReLU -> LRN(5, k=2) -> pool, ceil_mode)."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+
+        def unit(cin, cout, k, s, p):
+            m = nn.Module()
+            m.conv = nn.Conv2d(cin, cout, k, s, p)
+            return m
+
+        def stage(units, pool):
+            seq = nn.Sequential()
+            for i, u in enumerate(units):
+                seq.add_module(f"unit{i + 1}", u)
+            seq.add_module(pool, nn.MaxPool2d(3, 2, ceil_mode=True))
+            return seq
+
+        self.features = nn.Sequential()
+        self.features.add_module("stage1", stage([unit(3, 96, 7, 2, 1)], "pool1"))
+        self.features.add_module("stage2", stage([unit(96, 256, 5, 2, 0)], "pool2"))
+        self.features.add_module(
+            "stage3", stage([unit(256, 384, 3, 1, 1), unit(384, 384, 3, 1, 1), unit(384, 256, 3, 1, 1)], "pool3")
+        )
+        self.output = nn.Module()
+        for name, (i, o) in {"fc1": (9216, 4096), "fc2": (4096, 4096)}.items():
+            block = nn.Module()
+            block.fc = nn.Linear(i, o)
+            setattr(self.output, name, block)
+        self.output.fc3 = nn.Linear(4096, classes)
+
+    def forward(self, x):
+        for si, stage in enumerate(self.features):
+            for name, m in stage.named_children():
+                if name.startswith("unit"):
+                    x = F.relu(m.conv(x))
+                    if si < 2:
+                        x = F.local_response_norm(x, size=5, k=2.0)
+                else:
+                    x = m(x)
+        x = x.flatten(1)
+        x = F.relu(self.output.fc1.fc(x))
+        x = F.relu(self.output.fc2.fc(x))
+        return self.output.fc3(x)
+
+
+def test_pytorchcv_weights_map_onto_zfnet():
+    ref = PytorchcvLikeZFNet(classes=7).eval()
+    ours = zfnet_from_pytorchcv(ref.state_dict()).eval()
+    x = torch.randn(2, 3, 224, 224)
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_real_pytorchcv_zfnet_if_installed():
+    pytorchcv_zfnet = pytest.importorskip(
+        "pytorchcv.models.zfnet", reason="pytorchcv is not installed (it needs torchvision)"
+    ).zfnet
+    ref = pytorchcv_zfnet().eval()
+    ours = zfnet_from_pytorchcv(ref.state_dict()).eval()
+    x = torch.randn(1, 3, 224, 224)
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_pytorchcv_mapping_rejects_other_state_dicts():
+    with pytest.raises(KeyError, match="not a pytorchcv ZFNet"):
+        zfnet_from_pytorchcv(zfnet().state_dict())
+
+
+def test_weights_round_trip_and_refuse_code(tmp_path):
+    model = small_zfnet(10)
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    other = load_weights(small_zfnet(10), path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True))
+    assert isinstance(load_model(path), type(model))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this would run",))
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"w": Evil()}))
+    with pytest.raises(ValueError, match="cannot read weights"):
+        read_state_dict(evil)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_state_dict(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="do not fit"):
+        load_weights(zfnet(), path)
+
+
+def test_split_model_torchvision_style_and_sequential():
+    alexnet_like = nn.Module()
+    alexnet_like.features = nn.Sequential(
+        nn.Conv2d(3, 8, 11, 4, 2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+        nn.Conv2d(8, 8, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+    )  # fmt: skip
+    alexnet_like.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+    alexnet_like.classifier = nn.Sequential(nn.Dropout(), nn.Linear(32, 5))
+    plain = split_model(alexnet_like)
+    assert plain.names == {"conv1": 1, "pool1": 2, "conv2": 4, "pool2": 5}
+    assert plain.head(torch.randn(2, 8, 6, 6)).shape == (2, 5)
+
+    seq = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 7 * 7, 3)
+    )
+    plain = split_model(seq)
+    assert len(plain.features) == 4 and plain.names["conv1"] == 2 and plain.names["norm1"] == 1
+    assert plain.head(torch.randn(2, 4, 7, 7)).shape == (2, 3)
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), nn.Flatten())
+    assert split_model(nested).names == {"conv1": 1}
+
+
+def test_split_model_names_the_unsupported_module():
+    class Residual(nn.Module):
+        def forward(self, x):
+            return x + x
+
+    model = nn.Module()
+    model.features = nn.Sequential(nn.Conv2d(3, 4, 3), Residual())
+    with pytest.raises(TypeError, match=r"model.features\[1\] is Residual"):
+        split_model(model)
+    with pytest.raises(TypeError, match="not a plain CNN"):
+        split_model(nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="padding_mode"):
+        split_model(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")))
+
+
+def test_resolve_layer():
+    plain = split_model(zfnet())
+    assert plain.resolve("conv5") == 13 and plain.resolve(14) == 14
+    with pytest.raises(ValueError, match="unknown layer 'conv9'"):
+        plain.resolve("conv9")
+    with pytest.raises(ValueError, match="out of range"):
+        plain.resolve(15)
+    with pytest.raises(TypeError, match="layer must be"):
+        plain.resolve(2.0)
+
+
+def test_load_model_specs(tmp_path):
+    assert isinstance(load_model("zfnet"), type(zfnet()))
+    with pytest.raises(FileNotFoundError, match="neither 'zfnet', 'small'"):
+        load_model(tmp_path / "nope.pt")

@@ -1,0 +1,22 @@
+"""Models: the paper's ZFNet, the small demo model, weight loading, and the plain-CNN adapter."""
+
+from zfaccel.models.plain import PlainCNN, layer_names, split_model
+from zfaccel.models.registry import load_model, pretrained_small
+from zfaccel.models.small import SmallZFNet, small_zfnet
+from zfaccel.models.weights import load_weights, read_state_dict, zfnet_from_pytorchcv
+from zfaccel.models.zfnet import ZFNet, zfnet
+
+__all__ = [
+    "PlainCNN",
+    "SmallZFNet",
+    "ZFNet",
+    "layer_names",
+    "load_model",
+    "load_weights",
+    "pretrained_small",
+    "read_state_dict",
+    "small_zfnet",
+    "split_model",
+    "zfnet",
+    "zfnet_from_pytorchcv",
+]

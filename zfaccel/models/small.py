@@ -1,0 +1,69 @@
+"""A small ZFNet-shaped model for the bundled 64 x 64 demo data, trainable on 2 CPU cores.
+
+Same pattern as ZFNet (five convolutions, ReLU after each, 3x3 stride-2 max-pools
+after conv1, conv2 and conv5, local response norm after pool1 and pool2, three
+fully connected layers), scaled to 64 x 64 inputs (about 20 MMAC per image):
+
+    conv1  32 x 5x5 / 2, padding 2   -> 32 x 32 x 32
+    pool1  3x3 / 2, ceil_mode        -> 32 x 16 x 16,  norm1
+    conv2  64 x 3x3, padding 1       -> 64 x 16 x 16
+    pool2  3x3 / 2, ceil_mode        -> 64 x 8 x 8,    norm2
+    conv3  96 x 3x3, padding 1       -> 96 x 8 x 8
+    conv4  96 x 3x3, padding 1       -> 96 x 8 x 8
+    conv5  64 x 3x3, padding 1       -> 64 x 8 x 8
+    pool5  3x3 / 2, ceil_mode        -> 64 x 4 x 4
+    fc6 256, fc7 256 (ReLU, dropout), fc8 num_classes
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from zfaccel.nn import MaxPool2d
+
+INPUT_SIZE = 64
+
+
+class SmallZFNet(nn.Module):
+    """``features`` -> flatten -> ``classifier``, for (N, 3, 64, 64) inputs."""
+
+    def __init__(self, num_classes: int = 10, *, dropout: float = 0.3) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 5, stride=2, padding=2),
+            nn.ReLU(inplace=True),
+            MaxPool2d(3, 2, ceil_mode=True),
+            lrn(),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            MaxPool2d(3, 2, ceil_mode=True),
+            lrn(),
+            nn.Conv2d(64, 96, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(96, 96, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(96, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            MaxPool2d(3, 2, ceil_mode=True),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(64 * 4 * 4, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, num_classes),
+        )
+
+    def forward(self, x):
+        """x: (N, 3, 64, 64) float -> logits (N, num_classes)."""
+        return self.classifier(self.features(x).flatten(1))
+
+
+def small_zfnet(num_classes: int = 10) -> SmallZFNet:
+    """The demo model with random weights; ``zfaccel.models.pretrained_small()`` loads the bundled ones."""
+    return SmallZFNet(num_classes)
