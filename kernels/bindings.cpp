@@ -47,6 +47,32 @@ int64_t count_invalid_cpu(uintptr_t s, const std::array<int64_t, 14>& shape, int
   return zfaccel::count_invalid_switches_cpu(g, layout, reinterpret_cast<const uint8_t*>(s), num_threads);
 }
 
+// crop: (t, c, h, w, kh, kw, sh, sw, dh, dw, map_h, map_w)
+zfaccel::CropShape to_crop(const std::array<int64_t, 12>& a) {
+  return zfaccel::CropShape{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]};
+}
+
+void conv_transpose_crops(uintptr_t x, uintptr_t weight, uintptr_t offset, uintptr_t y,
+                          const std::array<int64_t, 12>& crop, int64_t cout_g, int64_t groups, bool relu, int dtype,
+                          int num_threads) {
+  const zfaccel::CropShape g = to_crop(crop);
+  py::gil_scoped_release nogil;
+  zfaccel::conv_transpose_crops_cpu(g, cout_g, groups, dtype, reinterpret_cast<const void*>(x),
+                                    reinterpret_cast<const void*>(weight), reinterpret_cast<const int64_t*>(offset),
+                                    relu, reinterpret_cast<void*>(y), num_threads);
+}
+
+void unpool_crops(uintptr_t x, uintptr_t switches, uintptr_t image_index, uintptr_t offset_in, uintptr_t y,
+                  const std::array<int64_t, 12>& crop, int64_t pooled_h, int64_t pooled_w, int64_t images,
+                  int64_t pad_h, int64_t pad_w, bool relu, int dtype, int num_threads) {
+  const zfaccel::CropShape g = to_crop(crop);
+  py::gil_scoped_release nogil;
+  zfaccel::unpool_crops_cpu(g, pooled_h, pooled_w, images, dtype, reinterpret_cast<const void*>(x),
+                            reinterpret_cast<const uint8_t*>(switches), reinterpret_cast<const int64_t*>(image_index),
+                            reinterpret_cast<const int64_t*>(offset_in), pad_h, pad_w, relu,
+                            reinterpret_cast<void*>(y), num_threads);
+}
+
 // Ask the kernel to back [ptr, ptr + nbytes) with 2 MiB pages before its first
 // touch. A fresh 74 MB output (a ZFNet conv1 map at batch 16) otherwise costs
 // 18k page faults, 25 ms on our 2-core VM: more than the unpool kernel itself.
@@ -90,6 +116,13 @@ PYBIND11_MODULE(_native, m) {
   m.def("max_unpool2d_switches_cpu", &unpool_cpu, py::arg("y"), py::arg("s"), py::arg("x"), py::arg("shape"),
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("num_threads"));
   m.def("count_invalid_switches_cpu", &count_invalid_cpu, py::arg("s"), py::arg("shape"), py::arg("layout"),
+        py::arg("num_threads"));
+  m.def("conv_transpose_crops_cpu", &conv_transpose_crops, py::arg("x"), py::arg("weight"), py::arg("offset"),
+        py::arg("y"), py::arg("crop"), py::arg("cout_g"), py::arg("groups"), py::arg("relu"), py::arg("dtype"),
+        py::arg("num_threads"));
+  m.def("unpool_crops_cpu", &unpool_crops, py::arg("x"), py::arg("switches"), py::arg("image_index"),
+        py::arg("offset_in"), py::arg("y"), py::arg("crop"), py::arg("pooled_h"), py::arg("pooled_w"),
+        py::arg("images"), py::arg("pad_h"), py::arg("pad_w"), py::arg("relu"), py::arg("dtype"),
         py::arg("num_threads"));
   m.def("advise_huge_pages", &advise_huge_pages, py::arg("ptr"), py::arg("nbytes"),
         "madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a fresh host buffer");

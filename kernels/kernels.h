@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "crops.h"
 #include "pool_shape.h"
 
 namespace zfaccel {
@@ -22,6 +23,17 @@ void max_unpool2d_switches_cpu(const PoolShape& g, int dtype, int layout, const 
 // Switches s: (n, c, oh, ow) uint8 -> how many are outside their window or
 // name a padding position (0 when all are valid).
 int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t* s, int num_threads);
+
+// Deconvnet crops (crops.h). x: (t, c, h, w) crops; y: (t, c_out, out_h, out_w).
+// conv_transpose_crops: weight (c, c_out / groups, kh, kw) as a Conv2d stores it; offset int64 (t, 2) is
+// y's cell (0, 0) in the output map; zero inputs are skipped; cells outside the map stay zero; ReLU last.
+void conv_transpose_crops_cpu(const CropShape& g, int64_t cout_g, int64_t groups, int dtype, const void* x,
+                              const void* weight, const int64_t* offset, bool use_relu, void* y, int num_threads);
+// unpool_crops: switches (images, c, pooled_h, pooled_w) uint8; offset_in (t, 2) is x's cell (0, 0) in the
+// pooled map; y's cell (0, 0) is offset_in * s - pad in the unpooled map (map_h, map_w).
+void unpool_crops_cpu(const CropShape& g, int64_t pooled_h, int64_t pooled_w, int64_t images, int dtype,
+                      const void* x, const uint8_t* switches, const int64_t* image_index, const int64_t* offset_in,
+                      int64_t pad_h, int64_t pad_w, bool use_relu, void* y, int num_threads);
 
 #ifdef ZFACCEL_WITH_CUDA
 void max_pool2d_switches_cuda(const PoolShape& g, int dtype, int layout, const void* x, void* y, uint8_t* s,

@@ -5,7 +5,8 @@ Importing zfaccel never imports Triton or probes a GPU; backends load on first u
 """
 
 from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfaccel.*)
-from zfaccel import nn
+from zfaccel import models, nn
+from zfaccel.analysis import DeconvNet
 from zfaccel.backends import BackendUnavailableError, available_backends
 from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, switches_to_indices
 
@@ -13,9 +14,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError",
+    "DeconvNet",
     "available_backends",
     "max_pool2d_switches",
     "max_unpool2d_switches",
+    "models",
     "nn",
     "switches_to_indices",
 ]

@@ -1,0 +1,113 @@
+"""The deconvnet's crop ops: the fused C++ kernels against the composite PyTorch path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zfaccel
+from zfaccel import native
+from zfaccel.ops.crops import conv_transpose_crops, unpool_crops
+
+pytestmark = pytest.mark.skipif(native.extension() is None, reason=f"zfaccel._native: {native.import_error()}")
+
+
+def sparse(shape, gen, dtype, density=0.3):
+    """Mostly zeros, as a deconvnet's signal is (unpooled, then rectified)."""
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    return torch.where(torch.rand(shape, generator=gen) < density, x, 0.0).to(dtype)
+
+
+CONV_CASES = [
+    # (cin, cout, kernel, stride, dilation, groups, crop h, w, map size) - ZFNet conv2/conv1, dilation, groups
+    (8, 6, (5, 5), (2, 2), (1, 1), 1, 4, 4, (13, 13)),
+    (6, 3, (7, 7), (2, 2), (1, 1), 1, 9, 9, (31, 30)),
+    (4, 5, (3, 2), (1, 2), (2, 1), 1, 5, 3, (12, 9)),
+    (6, 4, (3, 3), (1, 1), (1, 2), 2, 4, 5, (9, 11)),
+    (4, 4, (1, 1), (1, 1), (1, 1), 4, 3, 3, (5, 5)),
+]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("case", CONV_CASES, ids=[str(c[:7]) for c in CONV_CASES])
+def test_conv_transpose_crops_native_equals_composite(case, dtype, relu, gen):
+    cin, cout, k, s, d, groups, h, w, map_size = case
+    x = sparse((5, cin, h, w), gen, dtype)
+    weight = torch.randn((cin, cout // groups, *k), generator=gen, dtype=torch.float64).to(dtype)
+    # Offsets around the map's edges: crops hanging over every border, and one inside.
+    offset = torch.tensor([[-3, -2], [0, 0], [map_size[0] - 4, map_size[1] - 2], [-1, map_size[1] - 5], [2, 1]])
+    ours = conv_transpose_crops(x, weight, s, d, groups, offset, map_size, relu=relu, backend="native")
+    ref = conv_transpose_crops(x, weight, s, d, groups, offset, map_size, relu=relu, backend="torch")
+    assert (
+        ours.shape
+        == ref.shape
+        == (5, cout, (h - 1) * s[0] + (k[0] - 1) * d[0] + 1, (w - 1) * s[1] + (k[1] - 1) * d[1] + 1)
+    )
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+
+
+def test_conv_transpose_crops_keeps_dense_path_for_nonfinite_weights(gen):
+    """0 * inf is nan in a dense convolution; the zero-skipping kernel would give 0, so it steps aside."""
+    x = torch.zeros(2, 3, 4, 4)
+    x[0, 0, 1, 1] = 1.0
+    weight = torch.randn(3, 2, 3, 3, generator=gen)
+    weight[1, 0, 0, 0] = float("inf")
+    offset = torch.zeros(2, 2, dtype=torch.long)
+    ours = conv_transpose_crops(x, weight, (1, 1), (1, 1), 1, offset, (6, 6))
+    ref = conv_transpose_crops(x, weight, (1, 1), (1, 1), 1, offset, (6, 6), backend="torch")
+    torch.testing.assert_close(ours, ref, equal_nan=True)
+    with pytest.raises(zfaccel.BackendUnavailableError, match="inf or nan"):
+        conv_transpose_crops(x, weight, (1, 1), (1, 1), 1, offset, (6, 6), backend="native")
+
+
+UNPOOL_CASES = [
+    # (map size, kernel, stride, padding, dilation, ceil_mode, crop h, w)
+    ((27, 27), (3, 3), (2, 2), (0, 0), (1, 1), True, 4, 4),   # ZFNet's pools
+    ((17, 16), (3, 3), (2, 2), (1, 1), (1, 1), False, 5, 3),  # padded
+    ((16, 16), (2, 2), (2, 2), (0, 0), (1, 1), False, 3, 3),  # VGG
+    ((21, 19), (3, 2), (2, 3), (1, 1), (2, 1), True, 4, 5),   # dilated, non-square
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("case", UNPOOL_CASES, ids=[str(c[:2]) for c in UNPOOL_CASES])
+def test_unpool_crops_native_equals_composite(case, dtype, relu, gen):
+    map_size, k, s, p, d, ceil_mode, h, w = case
+    images = torch.randn(3, 4, *map_size, generator=gen, dtype=dtype)
+    pooled, switches = zfaccel.max_pool2d_switches(images, k, s, p, d, ceil_mode)
+    ph, pw = pooled.shape[-2:]
+    x = torch.randn(5, 4, h, w, generator=gen, dtype=torch.float64).to(dtype)
+    image_index = torch.tensor([0, 2, 1, 2, 0])
+    offset = torch.tensor([[-2, -1], [0, 0], [ph - h + 1, pw - w + 2], [ph - 2, -3], [1, 1]])
+    ours = unpool_crops(x, switches, image_index, offset, k, s, p, d, map_size, relu=relu, backend="native")
+    ref = unpool_crops(x, switches, image_index, offset, k, s, p, d, map_size, relu=relu, backend="torch")
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+
+
+def test_native_crop_entry_points_check_arguments():
+    ext = native.extension()
+    x = torch.zeros(1, 2, 3, 3)
+    with pytest.raises(ValueError, match="kernel, stride and dilation must be positive"):
+        ext.conv_transpose_crops_cpu(x.data_ptr(), x.data_ptr(), x.data_ptr(), x.data_ptr(),
+                                     (1, 2, 3, 3, 0, 3, 1, 1, 1, 1, 5, 5), 1, 1, False, 0, 1)  # fmt: skip
+    with pytest.raises(ValueError, match="groups must divide"):
+        ext.conv_transpose_crops_cpu(x.data_ptr(), x.data_ptr(), x.data_ptr(), x.data_ptr(),
+                                     (1, 2, 3, 3, 3, 3, 1, 1, 1, 1, 5, 5), 1, 3, False, 0, 1)  # fmt: skip
+    idx = torch.tensor([5])
+    with pytest.raises(ValueError, match="image_index out of range"):
+        ext.unpool_crops_cpu(x.data_ptr(), x.data_ptr(), idx.data_ptr(), idx.data_ptr(), x.data_ptr(),
+                             (1, 2, 3, 3, 3, 3, 2, 2, 1, 1, 7, 7), 3, 3, 2, 0, 0, False, 0, 1)  # fmt: skip
+    with pytest.raises(ValueError, match="float32 or float64"):
+        ext.unpool_crops_cpu(x.data_ptr(), x.data_ptr(), idx.data_ptr(), idx.data_ptr(), x.data_ptr(),
+                             (1, 2, 3, 3, 3, 3, 2, 2, 1, 1, 7, 7), 3, 3, 6, 0, 0, False, 2, 1)  # fmt: skip
+
+
+def test_native_backend_refuses_what_it_cannot_run():
+    x = torch.zeros(1, 2, 3, 3, dtype=torch.bfloat16)
+    with pytest.raises(zfaccel.BackendUnavailableError, match="float32 or float64"):
+        conv_transpose_crops(x, torch.zeros(2, 2, 3, 3, dtype=torch.bfloat16), (1, 1), (1, 1), 1,
+                             torch.zeros(1, 2, dtype=torch.long), (5, 5), backend="native")  # fmt: skip

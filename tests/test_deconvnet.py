@@ -1,0 +1,221 @@
+"""DeconvNet: the paper's projection, checked against the deconvnet rule through autograd and Captum."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from deconv_oracle import map_projection, max_projection
+from torch import nn
+
+from zfaccel.analysis import DeconvNet
+from zfaccel.models import zfnet
+
+
+def zfnet_shaped() -> nn.Module:
+    """ZFNet's features without the normalisation layers (the oracle's rule needs none)."""
+    model = zfnet().eval()
+    return nn.Sequential(nn.Sequential(*[m for m in model.features if not isinstance(m, nn.LocalResponseNorm)]))
+
+
+class AlexNetShaped(nn.Module):
+    """torchvision AlexNet's layout (thinner): .features, .avgpool, .classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 11, 4, 2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(16, 24, 5, padding=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+            nn.Conv2d(24, 32, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(32, 24, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+        )  # fmt: skip
+        self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(96, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def alexnet_shaped() -> nn.Module:
+    return AlexNetShaped().eval()
+
+
+def vgg_shaped() -> nn.Module:
+    """VGG's pattern: 3x3 convs with padding 1, 2x2 pools, BatchNorm (eval) and dropout in the mix."""
+    bn = nn.BatchNorm2d(16)
+    bn.running_mean.uniform_(-0.5, 0.5)
+    bn.running_var.uniform_(0.5, 2.0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.Dropout(0.3), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 5),
+    ).eval()  # fmt: skip
+
+
+MODELS = {
+    # name: (factory, image size, layers to check)
+    "zfnet": (zfnet_shaped, 224, ["conv1", "pool1", "conv2", "conv5", "pool5"]),
+    "alexnet": (alexnet_shaped, 127, ["conv1", "conv2", "conv4", "pool5"]),
+    "vgg": (vgg_shaped, 32, ["conv2", "pool2", "conv4", "conv5", "pool5"]),
+}
+
+
+def _rule_applies(features: nn.Sequential, stop: int) -> bool:
+    # BatchNorm is passed through unchanged by the deconvnet but not by autograd.
+    return not any(isinstance(m, nn.BatchNorm2d) for m in features[: stop + 1])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_max_mode_is_the_deconvnet_rule(name, gen):
+    factory, size, layers = MODELS[name]
+    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
+    model = factory()
+    dn = DeconvNet(model)
+    images = torch.randn(2, 3, size, size, generator=gen)
+    for layer in layers:
+        stop = dn.plain.resolve(layer)
+        channels = [0, dn.trace(images[:1], layer)[0].output.shape[1] - 1]
+        proj = dn.project(images, layer, channels)
+        assert proj.shape == (2, 2, 3, size, size)
+        for b in range(2):
+            for k, c in enumerate(channels):
+                expected = max_projection(dn.plain.features, images, stop, b, c)
+                scale = expected.abs().max().clamp_min(1e-12)
+                torch.testing.assert_close(proj[b, k] / scale, expected / scale, rtol=0, atol=2e-5,
+                                           msg=f"{name} {layer} image {b} channel {c}")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg"])
+def test_map_mode_is_the_deconvnet_rule(name, gen):
+    factory, size, layers = MODELS[name]
+    torch.manual_seed(1)
+    model = factory()
+    dn = DeconvNet(model)
+    images = torch.randn(2, 3, size, size, generator=gen)
+    for layer in layers[:3]:
+        stop = dn.plain.resolve(layer)
+        if not _rule_applies(dn.plain.features, stop):
+            continue
+        proj = dn.project(images, layer, [1, 2], mode="map")
+        for b in range(2):
+            for k, c in enumerate([1, 2]):
+                expected = map_projection(dn.plain.features, images, stop, b, c)
+                scale = expected.abs().max().clamp_min(1e-12)
+                torch.testing.assert_close(proj[b, k] / scale, expected / scale, rtol=0, atol=2e-5)
+
+
+def test_batch_norm_and_dropout_pass_through(gen):
+    """The deconvnet passes normalisation and dropout unchanged: projecting through a model with
+    BatchNorm equals projecting through the same model without it, given the same switches."""
+    model = vgg_shaped()
+    images = torch.randn(2, 3, 32, 32, generator=gen)
+    dn = DeconvNet(model)
+    # With BatchNorm between conv and ReLU, the projection still must be finite, non-trivial
+    # and supported only by the receptive field: conv5's covers the whole 32 x 32 input.
+    proj = dn.project(images, "conv5", [0, 3])
+    assert torch.isfinite(proj).all() and proj.abs().sum() > 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_crops_equal_composite_path(backend, gen):
+    """The fused C++ crop kernels and the composite PyTorch path give the same projections."""
+    model = alexnet_shaped()
+    images = torch.randn(3, 3, 127, 127, generator=gen)
+    ref = DeconvNet(model, backend="torch").project(images, "conv5", [0, 5, 9])
+    ours = DeconvNet(model, backend=backend).project(images, "conv5", [0, 5, 9])
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
+
+
+def test_batch_size_does_not_change_results(gen):
+    model = alexnet_shaped()
+    images = torch.randn(3, 3, 127, 127, generator=gen)
+    dn = DeconvNet(model)
+    whole = dn.project(images, "conv4", list(range(8)))
+    for batch_size in (1, 5):
+        torch.testing.assert_close(dn.project(images, "conv4", list(range(8)), batch_size=batch_size), whole)
+    small = DeconvNet(model, max_memory=1 << 16).project(images, "conv4", list(range(8)))
+    torch.testing.assert_close(small, whole)
+
+
+def test_projection_stays_in_the_receptive_field(gen):
+    """conv1 of ZFNet: a single activation reaches a 7 x 7 patch of pixels and nothing else."""
+    model = zfnet().eval()
+    images = torch.randn(1, 3, 224, 224, generator=gen)
+    dn = DeconvNet(model)
+    act = dn.trace(images, "conv1")[0].output[0, 4]
+    pos = int(act.flatten().argmax())
+    r, c = divmod(pos, act.shape[1])
+    proj = dn.project(images, "conv1", 4)[0, 0]
+    support = proj.abs().sum(0).nonzero()
+    rows, cols = support[:, 0], support[:, 1]
+    assert rows.min() >= 2 * r - 1 and rows.max() <= 2 * r - 1 + 6
+    assert cols.min() >= 2 * c - 1 and cols.max() <= 2 * c - 1 + 6
+
+
+def test_matches_captum_neuron_deconvolution(gen):
+    captum_attr = pytest.importorskip("captum.attr", reason="captum is not installed")
+    torch.manual_seed(3)
+    model = alexnet_shaped()
+    for m in model.features:  # Captum's ReLU hooks refuse in-place ReLUs
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    images = torch.randn(2, 3, 127, 127, generator=gen)
+    dn = DeconvNet(model)
+    layer = dn.plain.resolve("conv4")
+    act = dn.trace(images, layer)[0].output
+    proj = dn.project(images, layer, [2, 7])
+    captum = captum_attr.NeuronDeconvolution(model, model.features[layer])
+    for b in range(2):
+        for k, c in enumerate([2, 7]):
+            pos = int(act[b, c].flatten().argmax())
+            r, col = divmod(pos, act.shape[3])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                attribution = captum.attribute(images[b : b + 1], neuron_selector=(c, r, col))[0]
+            expected = attribution * act[b, c, r, col]
+            scale = expected.abs().max()
+            torch.testing.assert_close(proj[b, k] / scale, expected / scale, rtol=0, atol=2e-5)
+
+
+def test_float64_and_unbatched(gen):
+    model = vgg_shaped().double()
+    images = torch.randn(3, 32, 32, generator=gen, dtype=torch.float64)
+    proj = DeconvNet(model).project(images, "conv2", [0, 1])
+    assert proj.shape == (1, 2, 3, 32, 32) and proj.dtype == torch.float64
+
+
+BAD = [
+    (dict(layer="conv9"), ValueError, "unknown layer 'conv9'"),
+    (dict(layer=99), ValueError, "out of range"),
+    (dict(channels=[0, 64]), ValueError, r"channels \[64\] out of range"),
+    (dict(channels=-1), ValueError, "out of range"),
+    (dict(channels=[]), TypeError, "non-empty"),
+    (dict(channels=1.5), TypeError, "channels must be"),
+    (dict(mode="sum"), ValueError, "mode must be"),
+    (dict(batch_size=0), ValueError, "batch_size"),
+    (dict(images=torch.randn(2, 1, 32, 32)), ValueError, "1 channels"),
+    (dict(images=torch.ones(2, 3, 32, 32, dtype=torch.int64)), TypeError, "float"),
+    (dict(images=torch.randn(32, 32)), ValueError, r"\(B, C, H, W\)"),
+    (dict(images=[[1.0]]), TypeError, "torch.Tensor"),
+]
+
+
+@pytest.mark.parametrize("override, exc, match", BAD, ids=[str(list(b[0].items())[0])[:40] for b in BAD])
+def test_bad_arguments(override, exc, match):
+    model = nn.Sequential(nn.Conv2d(3, 64, 3), nn.ReLU(), nn.MaxPool2d(2))
+    args = dict(images=torch.randn(2, 3, 32, 32), layer="conv1", channels=[0], mode="max", batch_size=None)
+    args.update(override)
+    with pytest.raises(exc, match=match):
+        DeconvNet(model).project(**args)
+
+
+def test_unsupported_model_is_named():
+    class Skip(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    with pytest.raises(TypeError, match=r"model\[0\]\[1\] is Skip"):
+        DeconvNet(nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), Skip())))

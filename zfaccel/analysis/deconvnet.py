@@ -1,0 +1,318 @@
+"""The deconvnet of Zeiler & Fergus (2014, section 2.1): activations projected back to pixels.
+
+Forward once, recording the switches of every max-pool with zfaccel's kernels.
+To examine an activation, zero every other activation of its layer, then at
+each layer below: unpool with the switches (summing where windows overlap),
+rectify, and filter with the transposed weights of the same convolution (no
+bias), down to pixels. Normalisation and dropout layers pass the signal on
+unchanged.
+
+All (image, channel) targets of a call go down together, in batches sized to a
+memory budget, and each carries only its receptive field (see regions.py): a
+conv5 projection on ZFNet computes on 139 x 139 pixels, not 224 x 224.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zfaccel.analysis.regions import Region
+from zfaccel.backends import check_name
+from zfaccel.geometry import to_pair
+from zfaccel.models.plain import PlainCNN, split_model
+from zfaccel.ops import max_pool2d_switches
+from zfaccel.ops.crops import conv_transpose_crops, unpool_crops
+from zfaccel.reference.crops import paste_into
+
+MODES = ("max", "map")
+
+
+@dataclass
+class Trace:
+    """What the forward pass keeps: per feature index, the input size (H, W) of convolutions
+    and pools, and each pool's switches (uint8, its output's shape)."""
+
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    switches: dict[int, torch.Tensor] = field(default_factory=dict)
+    output: torch.Tensor | None = None  # the last recorded layer's output
+
+
+@dataclass
+class Crops:
+    """Projections as crops: ``signal`` (T, 3, h, w) whose cell (0, 0) is pixel ``offset[t]``
+    (int64 (T, 2), may be negative) of an image of ``image_size``; zero outside the image."""
+
+    signal: torch.Tensor
+    offset: torch.Tensor
+    image_size: tuple[int, int]
+
+    def paste(self) -> torch.Tensor:
+        """Full-size projections (T, 3, H, W)."""
+        return Region(self.signal, self.offset, *self.image_size).paste()
+
+
+def _check_images(images: object, first_conv: nn.Conv2d | None) -> torch.Tensor:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be a float tensor, got {images.dtype}")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.numel() == 0:
+        raise ValueError(f"images must be a non-empty (B, C, H, W) or (C, H, W) tensor, got {tuple(images.shape)}")
+    if first_conv is not None and images.shape[1] != first_conv.in_channels:
+        raise ValueError(f"images have {images.shape[1]} channels but the model's first convolution takes "
+                         f"{first_conv.in_channels}")  # fmt: skip
+    return images
+
+
+class DeconvNet:
+    """Deconvnet projections for a plain CNN (ZFNet, AlexNet/VGG-style models, nn.Sequential CNNs).
+
+    Args:
+        model: a torchvision-style CNN with an nn.Sequential ``features`` of Conv2d, ReLU, MaxPool2d,
+            LocalResponseNorm, BatchNorm2d and Dropout, or such an nn.Sequential (see
+            :func:`zfaccel.models.split_model`). Its weights are read, never changed.
+        backend: the switch ops' backend ("auto", "triton", "native", "torch").
+        max_memory: bytes the projection batches may take (default 1 GiB).
+
+    Example:
+        >>> dn = zfaccel.DeconvNet(zfaccel.models.zfnet().eval())
+        >>> proj = dn.project(torch.randn(2, 3, 224, 224), "conv5", [0, 7])   # (2, 2, 3, 224, 224)
+    """
+
+    def __init__(self, model: nn.Module, *, backend: str = "auto", max_memory: int | None = None) -> None:
+        self.plain: PlainCNN = split_model(model)
+        self.model = model
+        self.backend = check_name(backend)
+        if max_memory is not None and (not isinstance(max_memory, int) or max_memory < 1):
+            raise ValueError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
+        self.max_memory = max_memory or (1 << 30)
+
+    @property
+    def layers(self) -> dict[str, int]:
+        """Layer names -> indices into model.features."""
+        return dict(self.plain.names)
+
+    # ------------------------------------------------------------------ forward
+    @torch.no_grad()
+    def trace(self, images: torch.Tensor, layer: str | int) -> tuple[Trace, int]:
+        """Run the features up to ``layer`` on images (B, C, H, W), recording switches and sizes.
+
+        Returns the trace (its ``output`` is the layer's activations, (B, C_L, H_L, W_L)) and the
+        layer's index. Every module runs in inference mode (BatchNorm's running statistics,
+        no dropout), whatever the model's training flag.
+        """
+        stop = self.plain.resolve(layer)
+        images = _check_images(images, self._first_conv())
+        x = images
+        trace = Trace()
+        for i, m in enumerate(self.plain.features[: stop + 1]):
+            if isinstance(m, nn.Conv2d | nn.MaxPool2d):
+                trace.sizes[i] = tuple(x.shape[-2:])
+            if isinstance(m, nn.Conv2d):
+                x = F.conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+            elif isinstance(m, nn.ReLU):
+                x = F.relu(x)
+            elif isinstance(m, nn.MaxPool2d):
+                x, trace.switches[i] = max_pool2d_switches(
+                    x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, backend=self.backend
+                )
+            elif isinstance(m, nn.BatchNorm2d):
+                x = F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
+            elif isinstance(m, nn.LocalResponseNorm):
+                x = m(x)
+            # Dropout: the identity at inference.
+        trace.output = x
+        return trace, stop
+
+    def _first_conv(self) -> nn.Conv2d | None:
+        return next((m for m in self.plain.features if isinstance(m, nn.Conv2d)), None)
+
+    # ------------------------------------------------------------------ down
+    def _down(self, region: Region, trace: Trace, stop: int, image_index: torch.Tensor) -> Region:
+        """Project ``region`` (at the output of features[stop]) down to pixels."""
+        features = self.plain.features
+        finite = {j: bool(torch.isfinite(m.weight).all()) for j, m in enumerate(features[: stop + 1])
+                  if isinstance(m, nn.Conv2d)}  # fmt: skip
+        i = stop
+        while i >= 0:
+            m = features[i]
+            if isinstance(m, nn.ReLU):
+                region = region.with_signal(F.relu(region.signal))
+            elif isinstance(m, nn.MaxPool2d):
+                # Unpool, then rectify when a ReLU sits right below (the paper's unpool, rectify).
+                fuse = i > 0 and isinstance(features[i - 1], nn.ReLU)
+                k = to_pair(m.kernel_size, "kernel_size")
+                s, p, d = to_pair(m.stride or k, "stride"), to_pair(m.padding, "padding"), to_pair(m.dilation, "d")
+                signal = unpool_crops(
+                    region.signal, trace.switches[i], image_index, region.offset, k, s, p, d, trace.sizes[i],
+                    relu=fuse, backend=self.backend,
+                )  # fmt: skip
+                region = region.below(signal, s, p, trace.sizes[i])
+                i -= 1 if fuse else 0
+            elif isinstance(m, nn.Conv2d):
+                # Filter, then rectify when a ReLU sits right below (fused into the kernel's store).
+                fuse = i > 0 and isinstance(features[i - 1], nn.ReLU)
+                out_offset = region.offset * torch.tensor(m.stride, device=region.offset.device) - torch.tensor(
+                    m.padding, device=region.offset.device
+                )
+                signal = conv_transpose_crops(
+                    region.signal, m.weight, m.stride, m.dilation, m.groups, out_offset, trace.sizes[i],
+                    relu=fuse, weights_finite=finite[i], backend=self.backend,
+                )  # fmt: skip
+                region = region.below(signal, m.stride, m.padding, trace.sizes[i])
+                i -= 1 if fuse else 0
+            # LocalResponseNorm, BatchNorm2d, Dropout: passed through unchanged.
+            i -= 1
+        return region
+
+    # ------------------------------------------------------------------ targets
+    def project_targets(
+        self,
+        images: torch.Tensor,
+        layer: str | int,
+        targets: torch.Tensor,
+        *,
+        batch_size: int | None = None,
+        trace: Trace | None = None,
+    ) -> Crops:
+        """Project single activations: ``targets`` int64 (T, 4) rows (image index, channel, row, col)
+        into ``images`` (B, C, H, W) and the layer's map. Each target keeps its activation's value
+        and every other activation of the layer is zero. Returns crops of the receptive fields."""
+        if trace is None:
+            trace, stop = self.trace(images, layer)
+        else:
+            stop = self.plain.resolve(layer)
+        images = _check_images(images, self._first_conv())
+        act = trace.output
+        targets = torch.as_tensor(targets, device=act.device)
+        if targets.dim() != 2 or targets.shape[1] != 4 or targets.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"targets must be an int (T, 4) tensor of (image, channel, row, col), got "
+                             f"{tuple(targets.shape)} {targets.dtype}")  # fmt: skip
+        targets = targets.long()
+        limits = torch.tensor([act.shape[0], act.shape[1], act.shape[2], act.shape[3]], device=act.device)
+        if targets.numel() and (bool((targets < 0).any()) or bool((targets >= limits).any())):
+            raise ValueError(f"targets out of range for {len(images)} images and a {tuple(act.shape[1:])} layer")
+        values = act[targets[:, 0], targets[:, 1], targets[:, 2], targets[:, 3]]
+
+        def start(t):  # t: (image, channel, row, col, target index)
+            signal = torch.zeros((len(t), act.shape[1], 1, 1), dtype=act.dtype, device=act.device)
+            signal[torch.arange(len(t), device=act.device), t[:, 1], 0, 0] = values[t[:, 4]]
+            return Region(signal, t[:, 2:4].clone(), act.shape[2], act.shape[3])
+
+        indexed = torch.cat([targets, torch.arange(len(targets), device=act.device)[:, None]], 1)
+        done = [region for _, region in self._chunks(start, indexed, trace, stop, batch_size)]
+        if not done:
+            empty = torch.zeros((0, images.shape[1], 1, 1), dtype=act.dtype, device=act.device)
+            return Crops(empty, torch.zeros((0, 2), dtype=torch.long), tuple(images.shape[-2:]))
+        return Crops(torch.cat([r.signal for r in done]), torch.cat([r.offset for r in done]), tuple(images.shape[-2:]))
+
+    def _chunks(self, start, targets: torch.Tensor, trace: Trace, stop: int, batch_size: int | None):
+        """Push targets down in batches; ``start(part)`` builds each batch's first region. Yields
+        (part, pixel-level region) per batch."""
+        if not len(targets):
+            return
+        chunk = batch_size or max(1, self.max_memory // self._bytes_per_target(trace, stop, start(targets[:1]).size))
+        for lo in range(0, len(targets), chunk):
+            part = targets[lo : lo + chunk]
+            yield part, self._down(start(part), trace, stop, part[:, 0])
+
+    def _bytes_per_target(self, trace: Trace, stop: int, size: tuple[int, int]) -> int:
+        """The largest per-target intermediate on the way down, times 4 for temporaries."""
+        h, w = size
+        channels = trace.output.shape[1]
+        biggest = channels * h * w
+        for i in range(stop, -1, -1):
+            m = self.plain.features[i]
+            if isinstance(m, nn.Conv2d | nn.MaxPool2d):
+                k, s, d = (to_pair(getattr(m, a) or m.kernel_size, a) for a in ("kernel_size", "stride", "dilation"))
+                h, w = (h - 1) * s[0] + (k[0] - 1) * d[0] + 1, (w - 1) * s[1] + (k[1] - 1) * d[1] + 1
+                h, w = min(h, trace.sizes[i][0] + 2 * k[0]), min(w, trace.sizes[i][1] + 2 * k[1])
+                if isinstance(m, nn.Conv2d):
+                    channels = m.in_channels
+                biggest = max(biggest, channels * h * w)
+        return 4 * biggest * trace.output.element_size()
+
+    # ------------------------------------------------------------------ public
+    def project(
+        self,
+        images: torch.Tensor,
+        layer: str | int,
+        channels: int | Sequence[int] | torch.Tensor,
+        mode: str = "max",
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """Project channels of ``layer`` back to pixel space, for every image.
+
+        Args:
+            images: (B, 3, H, W) (or (3, H, W)) float, on the model's device.
+            layer: "conv1".."conv5" (the rectified output of that convolution), "pool1", "pool2",
+                "pool5", ... or an int i meaning the output of ``model.features[i]``.
+            channels: an int or K channel indices of that layer.
+            mode: "max" keeps only the channel's strongest activation in each image (the
+                paper's figures; first maximum in row-major order); "map" keeps its whole map.
+            batch_size: targets projected together (default: as many as ``max_memory`` allows).
+
+        Returns:
+            (B, K, 3, H, W), images' dtype: each target's projection, zero outside its
+            receptive field in "max" mode.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'max' or 'map', got {mode!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        trace, stop = self.trace(images, layer)
+        images = _check_images(images, self._first_conv())
+        act = trace.output
+        chans = self._check_channels(channels, act.shape[1])
+        b, k = act.shape[0], len(chans)
+        image_index = torch.arange(b, device=act.device).repeat_interleave(k)
+        channel_index = chans.to(act.device).repeat(b)
+        if mode == "max":
+            flat = act[image_index, channel_index].flatten(1)
+            pos = flat.argmax(1)  # the first maximum in row-major order
+            values = flat.gather(1, pos[:, None]).view(-1)
+            offsets = torch.stack([pos // act.shape[3], pos % act.shape[3]], 1)
+
+            def start(t):  # one cell: the activation alone, every other channel zero
+                signal = torch.zeros((len(t), act.shape[1], 1, 1), dtype=act.dtype, device=act.device)
+                signal[torch.arange(len(t), device=act.device), t[:, 1], 0, 0] = values[t[:, 2]]
+                return Region(signal, offsets[t[:, 2]], act.shape[2], act.shape[3])
+        else:
+
+            def start(t):  # the channel's whole map, every other channel zero
+                signal = torch.zeros((len(t), act.shape[1], *act.shape[2:]), dtype=act.dtype, device=act.device)
+                signal[torch.arange(len(t), device=act.device), t[:, 1]] = act[t[:, 0], t[:, 1]]
+                zero = torch.zeros((len(t), 2), dtype=torch.long, device=act.device)
+                return Region(signal, zero, act.shape[2], act.shape[3], trim=True)
+
+        targets = torch.stack([image_index, channel_index, torch.arange(b * k, device=act.device)], 1)
+        out = torch.zeros((b * k, images.shape[1], *images.shape[-2:]), dtype=act.dtype, device=act.device)
+        for part, region in self._chunks(start, targets, trace, stop, batch_size):
+            paste_into(out, part[:, 2].tolist(), region.signal, region.offset)
+        return out.view(b, k, *out.shape[1:])
+
+    @staticmethod
+    def _check_channels(channels, count: int) -> torch.Tensor:
+        if isinstance(channels, bool):
+            raise TypeError("channels must be an int or a sequence of ints, got a bool")
+        if isinstance(channels, int):
+            channels = [channels]
+        try:
+            chans = torch.as_tensor(channels)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"channels must be an int or a sequence of ints, got {channels!r}") from err
+        if chans.dim() != 1 or chans.numel() == 0 or chans.is_floating_point() or chans.dtype == torch.bool:
+            raise TypeError(f"channels must be an int or a non-empty sequence of ints, got {channels!r}")
+        bad = chans[(chans < 0) | (chans >= count)]
+        if bad.numel():
+            raise ValueError(f"channels {bad.tolist()} out of range: the layer has {count} channels (0..{count - 1})")
+        return chans.long()
