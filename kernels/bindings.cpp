@@ -47,6 +47,13 @@ int64_t count_invalid_cpu(uintptr_t s, const std::array<int64_t, 14>& shape, int
   return zfaccel::count_invalid_switches_cpu(g, layout, reinterpret_cast<const uint8_t*>(s), num_threads);
 }
 
+void spatial_argmax(uintptr_t x, uintptr_t values, uintptr_t indices, int64_t maps, int64_t size, int dtype,
+                    int num_threads) {
+  py::gil_scoped_release nogil;
+  zfaccel::spatial_argmax_cpu(maps, size, dtype, reinterpret_cast<const void*>(x), reinterpret_cast<void*>(values),
+                              reinterpret_cast<int64_t*>(indices), num_threads);
+}
+
 // crop: (t, c, h, w, kh, kw, sh, sw, dh, dw, map_h, map_w)
 zfaccel::CropShape to_crop(const std::array<int64_t, 12>& a) {
   return zfaccel::CropShape{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]};
@@ -117,6 +124,8 @@ PYBIND11_MODULE(_native, m) {
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("num_threads"));
   m.def("count_invalid_switches_cpu", &count_invalid_cpu, py::arg("s"), py::arg("shape"), py::arg("layout"),
         py::arg("num_threads"));
+  m.def("spatial_argmax_cpu", &spatial_argmax, py::arg("x"), py::arg("values"), py::arg("indices"),
+        py::arg("maps"), py::arg("size"), py::arg("dtype"), py::arg("num_threads"));
   m.def("conv_transpose_crops_cpu", &conv_transpose_crops, py::arg("x"), py::arg("weight"), py::arg("offset"),
         py::arg("y"), py::arg("crop"), py::arg("cout_g"), py::arg("groups"), py::arg("relu"), py::arg("dtype"),
         py::arg("num_threads"));

@@ -24,6 +24,11 @@ void max_unpool2d_switches_cpu(const PoolShape& g, int dtype, int layout, const 
 // name a padding position (0 when all are valid).
 int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t* s, int num_threads);
 
+// x: `maps` contiguous maps of `size` values -> values (maps,) x's dtype, indices (maps,) int64: each map's
+// maximum and its first index (a NaN wins, as in torch.max).
+void spatial_argmax_cpu(int64_t maps, int64_t size, int dtype, const void* x, void* values, int64_t* indices,
+                        int num_threads);
+
 // Deconvnet crops (crops.h). x: (t, c, h, w) crops; y: (t, c_out, out_h, out_w).
 // conv_transpose_crops: weight (c, c_out / groups, kh, kw) as a Conv2d stores it; offset int64 (t, 2) is
 // y's cell (0, 0) in the output map; zero inputs are skipped; cells outside the map stay zero; ReLU last.

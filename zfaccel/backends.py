@@ -48,8 +48,12 @@ def _native_module() -> ModuleType | None:
     return native.extension()
 
 
-def why_unavailable(backend: str, device: torch.device) -> str | None:
-    """None when ``backend`` can run tensors on ``device``, else the reason."""
+# Ops whose compiled kernel exists for CPU tensors only; GPUs run their Triton kernel.
+NATIVE_CPU_ONLY = frozenset({"spatial_argmax"})
+
+
+def why_unavailable(backend: str, device: torch.device, op: str | None = None) -> str | None:
+    """None when ``backend`` can run ``op``'s tensors on ``device`` (any op when None), else the reason."""
     if backend == "torch":
         return None
     if backend == "native":
@@ -63,6 +67,8 @@ def why_unavailable(backend: str, device: torch.device) -> str | None:
         if device.type == "cuda":
             if not ext.has_cuda:
                 return "zfaccel._native was built without CUDA kernels (nvcc was not found when it was built)"
+            if op in NATIVE_CPU_ONLY:
+                return f"zfaccel._native has no CUDA kernel for {op} (its Triton kernel serves GPUs)"
             return None
         return f"zfaccel._native has no kernels for {device.type} tensors"
     if backend == "triton":
@@ -86,17 +92,17 @@ def _auto_order(device: torch.device) -> tuple[str, ...]:
     return ("torch",)
 
 
-def resolve(backend: str, device: torch.device) -> str:
-    """The concrete backend that runs tensors on ``device`` for the requested ``backend``."""
+def resolve(backend: str, device: torch.device, op: str | None = None) -> str:
+    """The concrete backend that runs ``op``'s tensors on ``device`` for the requested ``backend``."""
     check_name(backend)
     if backend == "auto":
         backend = check_name(os.environ.get(ENV_VAR, "auto") or "auto", f"the environment variable {ENV_VAR}")
     if backend == "auto":
         for candidate in _auto_order(device):
-            if why_unavailable(candidate, device) is None:
+            if why_unavailable(candidate, device, op) is None:
                 return candidate
         return "torch"
-    reason = why_unavailable(backend, device)
+    reason = why_unavailable(backend, device, op)
     if reason is not None:
         raise BackendUnavailableError(f"backend={backend!r} cannot run {device.type} tensors: {reason}")
     return backend
