@@ -101,8 +101,9 @@ class DeconvNet:
 
     # ------------------------------------------------------------------ forward
     @torch.no_grad()
-    def trace(self, images: torch.Tensor, layer: str | int) -> tuple[Trace, int]:
-        """Run the features up to ``layer`` on images (B, C, H, W), recording switches and sizes.
+    def trace(self, images: torch.Tensor, layer: str | int, *, record: bool = True) -> tuple[Trace, int]:
+        """Run the features up to ``layer`` on images (B, C, H, W), recording switches and sizes
+        (``record=False``: only the output, as top-k mining needs).
 
         Returns the trace (its ``output`` is the layer's activations, (B, C_L, H_L, W_L)) and the
         layer's index. Every module runs in inference mode (BatchNorm's running statistics,
@@ -120,9 +121,11 @@ class DeconvNet:
             elif isinstance(m, nn.ReLU):
                 x = F.relu(x)
             elif isinstance(m, nn.MaxPool2d):
-                x, trace.switches[i] = max_pool2d_switches(
+                x, switches = max_pool2d_switches(
                     x, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode, backend=self.backend
                 )
+                if record:
+                    trace.switches[i] = switches
             elif isinstance(m, nn.BatchNorm2d):
                 x = F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
             elif isinstance(m, nn.LocalResponseNorm):
@@ -272,7 +275,7 @@ class DeconvNet:
         trace, stop = self.trace(images, layer)
         images = _check_images(images, self._first_conv())
         act = trace.output
-        chans = self._check_channels(channels, act.shape[1])
+        chans = check_channels(channels, act.shape[1])
         b, k = act.shape[0], len(chans)
         image_index = torch.arange(b, device=act.device).repeat_interleave(k)
         channel_index = chans.to(act.device).repeat(b)
@@ -300,19 +303,20 @@ class DeconvNet:
             paste_into(out, part[:, 2].tolist(), region.signal, region.offset)
         return out.view(b, k, *out.shape[1:])
 
-    @staticmethod
-    def _check_channels(channels, count: int) -> torch.Tensor:
-        if isinstance(channels, bool):
-            raise TypeError("channels must be an int or a sequence of ints, got a bool")
-        if isinstance(channels, int):
-            channels = [channels]
-        try:
-            chans = torch.as_tensor(channels)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"channels must be an int or a sequence of ints, got {channels!r}") from err
-        if chans.dim() != 1 or chans.numel() == 0 or chans.is_floating_point() or chans.dtype == torch.bool:
-            raise TypeError(f"channels must be an int or a non-empty sequence of ints, got {channels!r}")
-        bad = chans[(chans < 0) | (chans >= count)]
-        if bad.numel():
-            raise ValueError(f"channels {bad.tolist()} out of range: the layer has {count} channels (0..{count - 1})")
-        return chans.long()
+
+def check_channels(channels, count: int) -> torch.Tensor:
+    """int64 (K,) channel indices in [0, count); TypeError/ValueError naming ``channels`` otherwise."""
+    if isinstance(channels, bool):
+        raise TypeError("channels must be an int or a sequence of ints, got a bool")
+    if isinstance(channels, int):
+        channels = [channels]
+    try:
+        chans = torch.as_tensor(channels)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"channels must be an int or a sequence of ints, got {channels!r}") from err
+    if chans.dim() != 1 or chans.numel() == 0 or chans.is_floating_point() or chans.dtype == torch.bool:
+        raise TypeError(f"channels must be an int or a non-empty sequence of ints, got {channels!r}")
+    bad = chans[(chans < 0) | (chans >= count)]
+    if bad.numel():
+        raise ValueError(f"channels {bad.tolist()} out of range: the layer has {count} channels (0..{count - 1})")
+    return chans.long()

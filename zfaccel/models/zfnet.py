@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from zfaccel.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from zfaccel.nn import MaxPool2d
 
 
@@ -37,6 +38,10 @@ class ZFNet(nn.Module):
     ``avgpool`` is nn.AdaptiveAvgPool2d((6, 6)): the identity at 224 x 224 (the
     features are 6 x 6 already), it lets other input sizes run, as in torchvision.
     """
+
+    input_size = 224
+    mean = IMAGENET_MEAN
+    std = IMAGENET_STD
 
     def __init__(self, num_classes: int = 1000, *, lrn_before_pool: bool = False, dropout: float = 0.5) -> None:
         super().__init__()

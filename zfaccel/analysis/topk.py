@@ -1,0 +1,275 @@
+"""Top-k activations across a dataset (paper Fig. 2): mine, project, cut the matching patches.
+
+One pass over the data keeps, for every channel of a layer, the k images whose
+maps respond most strongly (value, image, position of the map's maximum):
+``spatial_argmax`` reduces each map in one fused pass and a (channels, k) table
+is merged per batch, so memory stays O(channels x k), never O(dataset). Then
+every kept activation is projected to pixels with the DeconvNet, one forward per
+distinct image, and the image patch under its receptive field is cut out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from zfaccel.analysis.deconvnet import DeconvNet, check_channels
+from zfaccel.models.preprocessing import ImageFolder, Preprocessing, preprocessing_for
+from zfaccel.ops import spatial_argmax
+
+CHECKPOINT_SECONDS = 30.0  # how often a long mining run saves its table
+
+
+@dataclass
+class TopActivations:
+    """The k strongest activations of each channel of a layer across a dataset.
+
+    values: (C, k) float32, descending per channel (-inf where fewer than k images were seen);
+    image_index: (C, k) int64 index into the dataset (-1 where missing);
+    position: (C, k, 2) int64 (row, col) in the layer's map.
+    After projection: ``projections`` and ``patches`` (C, k, 3, h, w) float32 crops of the
+    receptive fields (zero outside the image), ``boxes`` (C, k, 2) int64 their top-left pixel
+    in images of ``image_size`` (H, W).
+    """
+
+    layer: str
+    layer_index: int
+    channels: torch.Tensor
+    values: torch.Tensor
+    image_index: torch.Tensor
+    position: torch.Tensor
+    images_seen: int = 0
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    projections: torch.Tensor | None = None
+    patches: torch.Tensor | None = None
+    boxes: torch.Tensor | None = None
+    image_size: tuple[int, int] | None = None
+
+    @property
+    def k(self) -> int:
+        return self.values.shape[1]
+
+    def state(self) -> dict:
+        """What a checkpoint keeps (tensors and plain values only: loads with weights_only=True)."""
+        keys = ("layer_index", "channels", "values", "image_index", "position", "images_seen")
+        return {key: getattr(self, key) for key in keys}
+
+    def render(self, path: str | os.PathLike, **kwargs) -> Path:
+        """The paper's Fig. 2 for this layer as a PNG (see zfaccel.analysis.figures.render_top_activations)."""
+        from zfaccel.analysis.figures import render_top_activations
+
+        return render_top_activations(self, path, **kwargs)
+
+
+def _as_dataset(dataset, preprocessing: Preprocessing):
+    if isinstance(dataset, str | os.PathLike):
+        return ImageFolder(dataset, preprocessing)
+    if isinstance(dataset, DataLoader | Dataset) or hasattr(dataset, "__getitem__"):
+        return dataset
+    if isinstance(dataset, Iterable):
+        return dataset
+    raise TypeError(
+        f"dataset must be a torch Dataset, a DataLoader or a folder of images, got {type(dataset).__name__}"
+    )
+
+
+def _image_of(item) -> torch.Tensor:
+    image = item[0] if isinstance(item, tuple | list) else item
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"dataset items must be image tensors or (image, ...) tuples, got {type(image).__name__}")
+    return image
+
+
+def _batches(data, batch_size: int, start: int):
+    """(first index, images (B, C, H, W)) from a Dataset (from ``start``) or a DataLoader / iterable."""
+    if isinstance(data, DataLoader) or not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
+        seen = 0
+        for batch in data:
+            images = _image_of(batch)
+            if images.dim() == 3:
+                images = images.unsqueeze(0)
+            if seen + len(images) > start:  # batches wholly before `start` were mined already
+                skip = max(0, start - seen)
+                yield seen + skip, images[skip:]
+            seen += len(images)
+        return
+    for lo in range(start, len(data), batch_size):
+        items = [_image_of(data[i]) for i in range(lo, min(lo + batch_size, len(data)))]
+        yield lo, torch.stack(items)
+
+
+def _load(data, indices: Sequence[int]) -> torch.Tensor:
+    source = data.dataset if isinstance(data, DataLoader) else data
+    if not hasattr(source, "__getitem__"):
+        raise TypeError("projecting the top activations needs a dataset with random access (a Dataset, a DataLoader "
+                        "over one, or a folder); pass project=False for a plain iterable")  # fmt: skip
+    return torch.stack([_image_of(source[i]) for i in indices])
+
+
+def _check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    return k
+
+
+def _merge(top: TopActivations, values: torch.Tensor, index: torch.Tensor, first: int, width: int) -> None:
+    """Merge a batch's per-map maxima (B, C) and flat positions (B, C) into the (C, k) table.
+
+    A stable descending sort keeps earlier images first among equal values, so the result
+    does not depend on batch boundaries.
+    """
+    b = values.shape[0]
+    images = torch.arange(first, first + b).view(1, b).expand(values.shape[1], b)
+    all_values = torch.cat([top.values, values.t().float()], 1)
+    all_images = torch.cat([top.image_index, images], 1)
+    pos = torch.stack([index // width, index % width], -1).transpose(0, 1)
+    all_pos = torch.cat([top.position, pos], 1)
+    order = torch.sort(torch.nan_to_num(all_values, nan=float("inf")), dim=1, descending=True, stable=True).indices
+    keep = order[:, : top.k]
+    top.values = all_values.gather(1, keep)
+    top.image_index = all_images.gather(1, keep)
+    top.position = all_pos.gather(1, keep[..., None].expand(-1, -1, 2))
+
+
+def top_activations(
+    model: nn.Module,
+    dataset: Dataset | DataLoader | Iterable | str | os.PathLike,
+    layer: str | int,
+    k: int = 9,
+    channels: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    *,
+    project: bool = True,
+    preprocessing: Preprocessing | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    backend: str = "auto",
+    show_progress: bool = True,
+) -> TopActivations:
+    """Mine the k strongest activations of every channel of ``layer`` over ``dataset``, then project them.
+
+    Args:
+        model: a plain CNN (see DeconvNet), in eval mode; its device is used.
+        dataset: a Dataset or DataLoader whose items are images (3, H, W) or (image, label, ...)
+            tuples, already normalised for the model; or a folder of image files, read with
+            ``preprocessing`` (default: the model's, see zfaccel.models.preprocessing).
+        layer: a layer name ("conv1".."conv5", "pool5", ...) or an index into model.features.
+        k: how many activations to keep per channel (the paper shows 9).
+        channels: the channels to keep (default: all of the layer's).
+        batch_size: images per forward pass (default 32; a DataLoader keeps its own).
+        project: also project every kept activation and cut its image patch (needs random
+            access to the data: a Dataset, a DataLoader over one, or a folder).
+        checkpoint: a file where the mining table is saved every 30 s and on interruption;
+            a later call with the same file resumes after the images already mined.
+        backend: backend of the kernels ("auto", "triton", "native", "torch").
+        show_progress: tqdm progress bars.
+
+    Returns:
+        TopActivations; ``.render(path)`` draws the paper's Fig. 2 for this layer.
+    """
+    k = _check_k(k)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = batch_size or 32
+    dn = DeconvNet(model, backend=backend)
+    index = dn.plain.resolve(layer)
+    preprocessing = preprocessing or preprocessing_for(model)
+    data = _as_dataset(dataset, preprocessing)
+    device = next(model.parameters()).device
+    name = dn.plain.name_of(index)
+
+    top, start = None, 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if state.get("layer_index") != index or state["values"].shape[1] != k:
+            raise ValueError(f"checkpoint {str(checkpoint)!r} is for another layer or k; remove it to start over")
+        top = TopActivations(name, index, preprocessing=preprocessing, **{
+            key: state[key] for key in ("channels", "values", "image_index", "position", "images_seen")})  # fmt: skip
+        start = top.images_seen
+    last_save = time.monotonic()
+    total = len(data) if hasattr(data, "__len__") and not isinstance(data, DataLoader) else None
+    bar = tqdm(total=total, initial=start, desc=f"mining {name}", unit="img", disable=not show_progress)
+    try:
+        for first, images in _batches(data, batch_size, start):
+            act = dn.trace(images.to(device), index, record=False)[0].output
+            if top is None:
+                chans = check_channels(channels if channels is not None else range(act.shape[1]), act.shape[1])
+                c = len(chans)
+                top = TopActivations(name, index, chans, torch.full((c, k), float("-inf")),
+                                     torch.full((c, k), -1, dtype=torch.long), torch.zeros((c, k, 2), dtype=torch.long),
+                                     preprocessing=preprocessing)  # fmt: skip
+            values, flat = spatial_argmax(act[:, top.channels.to(act.device)], backend=backend)
+            _merge(top, values.cpu(), flat.cpu(), first, act.shape[3])
+            top.images_seen = first + len(images)
+            bar.update(len(images))
+            if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS:
+                _save(top, checkpoint)
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        if checkpoint is not None and top is not None:
+            _save(top, checkpoint)
+        raise
+    finally:
+        bar.close()
+    if top is None:
+        raise ValueError("the dataset is empty")
+    if checkpoint is not None:
+        _save(top, checkpoint)
+    if project:
+        _project(top, dn, data, batch_size, device, show_progress)
+    return top
+
+
+def _save(top: TopActivations, path: str | os.PathLike) -> None:
+    """Atomically: a crash mid-write leaves the previous checkpoint intact."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(top.state(), tmp)
+    os.replace(tmp, path)
+
+
+def _project(top: TopActivations, dn: DeconvNet, data, batch_size: int, device, show_progress: bool) -> None:
+    """Project every kept activation and cut its image patch; one forward per distinct image."""
+    kept = top.image_index >= 0
+    rows = kept.nonzero()  # (T, 2): (channel row, rank)
+    images = top.image_index[kept]
+    distinct = torch.unique(images)
+    proj = patches = boxes = None
+    bar = tqdm(total=len(distinct), desc=f"projecting {top.layer}", unit="img", disable=not show_progress)
+    for lo in range(0, len(distinct), batch_size):
+        chunk = distinct[lo : lo + batch_size]
+        pixels = _load(data, chunk.tolist()).to(device)
+        local = torch.searchsorted(chunk, images)
+        mine = (local < len(chunk)) & (chunk[local.clamp(max=len(chunk) - 1)] == images)
+        sel = mine.nonzero().view(-1)
+        targets = torch.stack([local[sel], top.channels[rows[sel, 0]], top.position[kept][sel, 0],
+                               top.position[kept][sel, 1]], 1)  # fmt: skip
+        crops = dn.project_targets(pixels, top.layer_index, targets.to(device))
+        if proj is None:
+            c, k = top.values.shape
+            proj = torch.zeros((c, k, *crops.signal.shape[1:]), dtype=torch.float32)
+            patches = torch.zeros_like(proj)
+            boxes = torch.zeros((c, k, 2), dtype=torch.long)
+        r, rank = rows[sel, 0], rows[sel, 1]
+        proj[r, rank] = crops.signal.float().cpu()
+        boxes[r, rank] = crops.offset.cpu()
+        patches[r, rank] = _cut(pixels.cpu(), local[sel], crops.offset.cpu(), crops.signal.shape[-2:])
+        bar.update(len(chunk))
+    bar.close()
+    top.projections, top.patches, top.boxes = proj, patches, boxes
+    top.image_size = tuple(pixels.shape[-2:])
+
+
+def _cut(pixels: torch.Tensor, image: torch.Tensor, offset: torch.Tensor, size) -> torch.Tensor:
+    """The (T, 3, h, w) image patches under the receptive fields; zero outside the image."""
+    from zfaccel.reference.crops import gather_crops, mask_outside
+
+    crops = gather_crops(pixels, image, offset, tuple(size))
+    return mask_outside(crops, offset, tuple(pixels.shape[-2:]))
