@@ -181,6 +181,8 @@ def top_activations(
     dn = DeconvNet(model, backend=backend)
     index = dn.plain.resolve(layer)
     preprocessing = preprocessing or preprocessing_for(model)
+    count = dn.plain.channels(index)
+    chans = check_channels(channels if channels is not None else range(count), count)
     data = _as_dataset(dataset, preprocessing)
     device = next(model.parameters()).device
     name = dn.plain.name_of(index)
@@ -200,7 +202,6 @@ def top_activations(
         for first, images in _batches(data, batch_size, start):
             act = dn.trace(images.to(device), index, record=False)[0].output
             if top is None:
-                chans = check_channels(channels if channels is not None else range(act.shape[1]), act.shape[1])
                 c = len(chans)
                 top = TopActivations(name, index, chans, torch.full((c, k), float("-inf")),
                                      torch.full((c, k), -1, dtype=torch.long), torch.zeros((c, k, 2), dtype=torch.long),

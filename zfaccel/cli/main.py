@@ -1,19 +1,37 @@
-"""``zfaccel <command>``: the entry point; each command lives in its own module."""
+"""``zfaccel <command>``: the entry point; each command lives in its own module.
+
+Errors a user can fix (a bad path, layer, channel or image) print one line on
+stderr and exit with code 2, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from zfaccel.backends import BackendUnavailableError
+
+# What the commands raise for bad input; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, BackendUnavailableError, KeyError)
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zfaccel", description=__doc__)
+    parser = argparse.ArgumentParser(prog="zfaccel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    from zfaccel.cli import bench
+    from zfaccel.cli import bench, deconv, topk
 
-    bench.add_parser(sub)
+    for command in (bench, deconv, topk):
+        command.add_parser(sub)
     args = parser.parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"zfaccel {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"zfaccel {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

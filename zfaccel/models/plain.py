@@ -67,6 +67,13 @@ class PlainCNN:
             raise ValueError(f"unknown {argument} {layer!r}; this model's layers are {known}, or an index 0..{n - 1}")
         return self.names[layer]
 
+    def channels(self, index: int) -> int:
+        """How many channels the output of features[index] has (the last convolution's)."""
+        convs = [m for m in self.features[: index + 1] if isinstance(m, nn.Conv2d)]
+        if not convs:
+            raise ValueError(f"features[{index}] comes before any convolution: it is the input itself")
+        return convs[-1].out_channels
+
     def name_of(self, index: int) -> str:
         for name, i in self.names.items():
             if i == index:

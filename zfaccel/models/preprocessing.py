@@ -73,6 +73,8 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def __init__(self, folder: str | os.PathLike, preprocessing: Preprocessing) -> None:
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"data folder {str(folder)!r} is not a folder")
         if not folder.is_dir():
             raise FileNotFoundError(f"data folder {str(folder)!r} does not exist")
         self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -1,0 +1,69 @@
+"""Arguments and helpers the analysis commands share."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def add_model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="small", help="zfnet (random weights), small (the bundled demo model), or a "
+                   "weights file (zfaccel ZFNet, the demo model, or pytorchcv's ZFNet); default: small")  # fmt: skip
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--backend", default="auto", choices=["auto", "triton", "native", "torch"])
+
+
+def load_model(spec: str, device: str) -> nn.Module:
+    from zfaccel.models import load_model as load
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA GPU")
+    return load(spec).to(device)
+
+
+def parse_channels(specs: list[str] | None, count: int, strongest: torch.Tensor | None = None) -> list[int]:
+    """``--channels 3 7 12``, ``--channels all``, or ``--channels top8`` (the 8 strongest, from
+    ``strongest``: (C,) scores); ValueError naming the bad value."""
+    specs = specs or ["top8"]
+    if specs == ["all"]:
+        return list(range(count))
+    if len(specs) == 1 and specs[0].startswith("top"):
+        n = specs[0][3:]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--channels {specs[0]!r}: write topN with N >= 1, e.g. top8")
+        if strongest is None:
+            raise ValueError("--channels topN needs activations to rank")
+        return strongest.argsort(descending=True)[: int(n)].tolist()
+    channels = []
+    for s in specs:
+        if not s.lstrip("-").isdigit():
+            raise ValueError(f"--channels {s!r} is not a channel number (or 'all', or topN)")
+        c = int(s)
+        if not 0 <= c < count:
+            raise ValueError(f"--channels {c} is out of range: the layer has {count} channels (0..{count - 1})")
+        channels.append(c)
+    return channels
+
+
+def output_file(path: Path, suffix: str) -> Path:
+    """A writable file path with ``suffix`` (its folder is created); ValueError otherwise."""
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise ValueError(f"--out {str(path)!r} must end with {suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {str(path)!r}: cannot create its folder ({err.strerror})") from err
+    return path
+
+
+def output_folder(path: Path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {str(path)!r}: cannot create the folder ({err.strerror})") from err
+    return path
