@@ -129,6 +129,16 @@ def test_crops_equal_composite_path(backend, gen):
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
 
 
+def test_cropping_gives_the_whole_map_numbers(gen):
+    """Receptive-field crops compute exactly what whole maps do, on the support only."""
+    model = zfnet().eval()
+    images = torch.randn(2, 3, 224, 224, generator=gen)
+    for layer in ("conv1", "conv2", "conv5"):
+        cropped = DeconvNet(model).project(images, layer, [1, 30])
+        whole = DeconvNet(model, crop=False).project(images, layer, [1, 30])
+        torch.testing.assert_close(cropped, whole, rtol=1e-5, atol=1e-6 * float(whole.abs().max()))
+
+
 def test_batch_size_does_not_change_results(gen):
     model = alexnet_shaped()
     images = torch.randn(3, 3, 127, 127, generator=gen)

@@ -80,19 +80,24 @@ class DeconvNet:
             :func:`zfaccel.models.split_model`). Its weights are read, never changed.
         backend: the switch ops' backend ("auto", "triton", "native", "torch").
         max_memory: bytes the projection batches may take (default 1 GiB).
+        crop: compute each single-activation projection on its receptive field only (default);
+            False computes it on whole maps (the same numbers, for comparison and benchmarks).
 
     Example:
         >>> dn = zfaccel.DeconvNet(zfaccel.models.zfnet().eval())
         >>> proj = dn.project(torch.randn(2, 3, 224, 224), "conv5", [0, 7])   # (2, 2, 3, 224, 224)
     """
 
-    def __init__(self, model: nn.Module, *, backend: str = "auto", max_memory: int | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, *, backend: str = "auto", max_memory: int | None = None, crop: bool = True
+    ) -> None:
         self.plain: PlainCNN = split_model(model)
         self.model = model
         self.backend = check_name(backend)
         if max_memory is not None and (not isinstance(max_memory, int) or max_memory < 1):
             raise ValueError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
         self.max_memory = max_memory or (1 << 30)
+        self.crop = crop
 
     @property
     def layers(self) -> dict[str, int]:
@@ -205,9 +210,7 @@ class DeconvNet:
         values = act[targets[:, 0], targets[:, 1], targets[:, 2], targets[:, 3]]
 
         def start(t):  # t: (image, channel, row, col, target index)
-            signal = torch.zeros((len(t), act.shape[1], 1, 1), dtype=act.dtype, device=act.device)
-            signal[torch.arange(len(t), device=act.device), t[:, 1], 0, 0] = values[t[:, 4]]
-            return Region(signal, t[:, 2:4].clone(), act.shape[2], act.shape[3])
+            return self._single(act, t[:, 1], t[:, 2:4], values[t[:, 4]])
 
         indexed = torch.cat([targets, torch.arange(len(targets), device=act.device)[:, None]], 1)
         done = [region for _, region in self._chunks(start, indexed, trace, stop, batch_size)]
@@ -215,6 +218,20 @@ class DeconvNet:
             empty = torch.zeros((0, images.shape[1], 1, 1), dtype=act.dtype, device=act.device)
             return Crops(empty, torch.zeros((0, 2), dtype=torch.long), tuple(images.shape[-2:]))
         return Crops(torch.cat([r.signal for r in done]), torch.cat([r.offset for r in done]), tuple(images.shape[-2:]))
+
+    def _single(self, act: torch.Tensor, channel: torch.Tensor, position: torch.Tensor, value: torch.Tensor):
+        """Regions holding one activation each: a 1 x 1 crop at ``position`` (T, 2), or with
+        ``crop=False`` a whole map that is zero but there."""
+        t = len(channel)
+        rows = torch.arange(t, device=act.device)
+        if self.crop:
+            signal = torch.zeros((t, act.shape[1], 1, 1), dtype=act.dtype, device=act.device)
+            signal[rows, channel, 0, 0] = value
+            return Region(signal, position.clone(), act.shape[2], act.shape[3])
+        signal = torch.zeros((t, *act.shape[1:]), dtype=act.dtype, device=act.device)
+        signal[rows, channel, position[:, 0], position[:, 1]] = value
+        zero = torch.zeros((t, 2), dtype=torch.long, device=act.device)
+        return Region(signal, zero, act.shape[2], act.shape[3], trim=True)
 
     def _chunks(self, start, targets: torch.Tensor, trace: Trace, stop: int, batch_size: int | None):
         """Push targets down in batches; ``start(part)`` builds each batch's first region. Yields
@@ -285,10 +302,8 @@ class DeconvNet:
             values = flat.gather(1, pos[:, None]).view(-1)
             offsets = torch.stack([pos // act.shape[3], pos % act.shape[3]], 1)
 
-            def start(t):  # one cell: the activation alone, every other channel zero
-                signal = torch.zeros((len(t), act.shape[1], 1, 1), dtype=act.dtype, device=act.device)
-                signal[torch.arange(len(t), device=act.device), t[:, 1], 0, 0] = values[t[:, 2]]
-                return Region(signal, offsets[t[:, 2]], act.shape[2], act.shape[3])
+            def start(t):  # the activation alone, every other one zero
+                return self._single(act, t[:, 1], offsets[t[:, 2]], values[t[:, 2]])
         else:
 
             def start(t):  # the channel's whole map, every other channel zero
