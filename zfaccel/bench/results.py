@@ -42,6 +42,45 @@ class Row:
         return 100.0 * self.gbs(self.best()[1]) / self.roofline_gbs if self.roofline_gbs else float("nan")
 
 
+@dataclass
+class RateRow:
+    """One throughput case (higher is better): the anchor's rate and each variant of ours, same run."""
+
+    op: str
+    case: str
+    unit: str  # e.g. "projections/s"
+    reference: str  # what the anchor is
+    reference_rate: float
+    ours: dict[str, float] = field(default_factory=dict)  # variant -> rate
+    notes: dict[str, str] = field(default_factory=dict)  # extra columns
+
+    def best(self) -> tuple[str, float]:
+        return max(self.ours.items(), key=lambda kv: kv[1])
+
+    def speedup(self) -> float:
+        return self.best()[1] / self.reference_rate
+
+
+def rate_table(rows: list[RateRow], markdown: bool = False) -> str:
+    notes = sorted({n for r in rows for n in r.notes})
+    head = ["op", "case", "anchor", "anchor rate", "ours (best variant)", "speedup", *notes]
+    body = []
+    for r in rows:
+        name, rate = r.best()
+        body.append([r.op, r.case, r.reference, f"{r.reference_rate:.3g} {r.unit}", f"{rate:.3g} {r.unit} ({name})",
+                     f"{r.speedup():.1f}x", *[r.notes.get(n, "") for n in notes]])  # fmt: skip
+    return _format(head, body, markdown)
+
+
+def _format(head: list[str], body: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths]), *(fmt.format(*row) for row in body)])
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -82,19 +121,19 @@ def environment(device: torch.device, threads: int, roofline_gbs: float) -> dict
     }
 
 
-def save(rows: list[Row], env: dict, out_dir: Path, quick: bool) -> Path:
+def _record(r: Row | RateRow) -> dict:
+    if isinstance(r, RateRow):
+        return {**asdict(r), "kind": "rate", "speedup": round(r.speedup(), 3), "best_variant": r.best()[0]}
+    return {**asdict(r), "kind": "time", "speedup": round(r.speedup(), 3), "best_backend": r.best()[0],
+            "gbs": round(r.gbs(r.best()[1]), 2), "roofline_pct": round(r.roofline_pct(), 1)}  # fmt: skip
+
+
+def save(rows: list[Row | RateRow], env: dict, out_dir: Path, quick: bool) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     thp = "-thp" if env["THP_MEM_ALLOC_ENABLE"] not in (None, "", "0") else ""
     name = f"{slug(env['device_type'] + '-' + env['device'])}-{env['date']}{thp}{'-quick' if quick else ''}.json"
     path = out_dir / name
-    record = {
-        **env,
-        "rows": [
-            {**asdict(r), "speedup": round(r.speedup(), 3), "best_backend": r.best()[0],
-             "gbs": round(r.gbs(r.best()[1]), 2), "roofline_pct": round(r.roofline_pct(), 1)}
-            for r in rows
-        ],
-    }  # fmt: skip
+    record = {**env, "rows": [_record(r) for r in rows]}
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
 
@@ -120,10 +159,4 @@ def table(rows: list[Row], markdown: bool = False) -> str:
              *[f"{r.ours_ms[b]:.2f}" if b in r.ours_ms else "-" for b in backends],
              f"{r.speedup():.1f}x ({best_backend})", f"{r.gbs(best_ms):.1f}", f"{r.roofline_pct():.0f}%"]
         )  # fmt: skip
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*["-" * w for w in widths]), *(fmt.format(*row) for row in body)])
+    return _format(head, body, markdown)

@@ -7,12 +7,27 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zfaccel.bench import max_pool2d_switches, max_unpool2d_switches
+from zfaccel.bench import deconvnet, max_pool2d_switches, max_unpool2d_switches, top_activations
 from zfaccel.bench.cases import pool_cases
-from zfaccel.bench.results import Row, environment, save, table
+from zfaccel.bench.results import RateRow, Row, environment, rate_table, save, table
 from zfaccel.bench.timing import copy_bandwidth_gbs
 
-SUITES = {"max_pool2d_switches": max_pool2d_switches, "max_unpool2d_switches": max_unpool2d_switches}
+
+def _pool_rows(suite):
+    def rows(dev, quick, roofline, warmup, reps):
+        for case in pool_cases(dev, quick):
+            yield suite.run(case, dev, roofline, warmup, reps)
+
+    return rows
+
+
+# op -> rows(device, quick, roofline GB/s, warm-up runs, timed runs) yielding Row or RateRow
+SUITES = {
+    "max_pool2d_switches": _pool_rows(max_pool2d_switches),
+    "max_unpool2d_switches": _pool_rows(max_unpool2d_switches),
+    "deconvnet": deconvnet.rows,
+    "top_activations": top_activations.rows,
+}
 
 
 def run(
@@ -32,25 +47,30 @@ def run(
     warmup, reps = (1, 5) if quick else (3, 11)
     roofline = copy_bandwidth_gbs(dev, reps=5 if quick else 11)
     ops = ops or list(SUITES)
-    jobs = [(SUITES[op], case) for op in ops for case in pool_cases(dev, quick)]
-    rows = [
-        suite.run(case, dev, roofline, warmup, reps)
-        for suite, case in tqdm(jobs, desc="benchmarks", unit="case", disable=not show_progress)
-    ]
+    rows: list[Row | RateRow] = []
+    for op in tqdm(ops, desc="benchmarks", unit="suite", disable=not show_progress):
+        rows.extend(SUITES[op](dev, quick, roofline, warmup, reps))
     env = environment(dev, torch.get_num_threads(), roofline)
     path = save(rows, env, out_dir, quick) if out_dir is not None else None
     return rows, env, path
 
 
-def report(rows: list[Row], env: dict, path: Path | None, markdown: bool = False) -> str:
+def report(rows: list[Row | RateRow], env: dict, path: Path | None, markdown: bool = False) -> str:
+    timed = [r for r in rows if isinstance(r, Row)]
+    rates = [r for r in rows if isinstance(r, RateRow)]
     lines = [
         f"{env['device']}; torch {env['torch']}, triton {env['triton']}, {env['threads']} threads; "
         f"copy roofline {env['copy_bandwidth_gbs']:.1f} GB/s (read + write)",
-        "",
-        table(rows, markdown),
-        "",
-        "torch = " + "; ".join(sorted({f"{r.op}: {r.reference}" for r in rows})),
     ]
+    if timed:
+        lines += [
+            "",
+            table(timed, markdown),
+            "",
+            "torch = " + "; ".join(sorted({f"{r.op}: {r.reference}" for r in timed})),
+        ]
+    if rates:
+        lines += ["", rate_table(rates, markdown)]
     if path is not None:
         lines.append(f"saved {path}")
     return "\n".join(lines)

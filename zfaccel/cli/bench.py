@@ -11,7 +11,9 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="one case per op, fewer repeats (under a minute on 2 cores)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
-    p.add_argument("--ops", nargs="+", choices=["max_pool2d_switches", "max_unpool2d_switches"], default=None)
+    from zfaccel.bench.runner import SUITES
+
+    p.add_argument("--ops", nargs="+", default=None, choices=list(SUITES), help="suites to run (default: all)")
     p.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the JSON record")
     p.add_argument("--no-save", action="store_true", help="print only")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")

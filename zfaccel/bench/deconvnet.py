@@ -1,0 +1,91 @@
+"""Benchmark of DeconvNet projections against Captum's NeuronDeconvolution, one target per call.
+
+The anchor is what a Captum user writes for the paper's figures: one
+``attribute`` call (a forward and a deconvnet-rule backward) per activation.
+Ours projects every (image, channel) target of a call together, one forward
+per image, each on its receptive field only. Also measured: the same
+projections on whole maps (``crop=False``), per layer, to show what cropping buys.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from zfaccel.analysis import DeconvNet
+from zfaccel.bench.results import RateRow
+from zfaccel.models import zfnet
+
+
+def _model(device: torch.device) -> nn.Module:
+    torch.manual_seed(0)
+    return zfnet().eval().to(device)
+
+
+def _rate(fn, count: int, device: torch.device, reps: int) -> float:
+    """count / median seconds of fn() over reps runs, after one warm-up."""
+    fn()
+    times = []
+    for _ in range(reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return count / sorted(times)[len(times) // 2]
+
+
+def captum_rate(model: nn.Module, images: torch.Tensor, layer: int, targets: list[tuple], device, reps: int) -> float:
+    """Captum's NeuronDeconvolution, one attribute() call per (image, channel, row, col) target."""
+    from captum.attr import NeuronDeconvolution
+
+    plain = copy.deepcopy(model)
+    for m in plain.modules():  # Captum's ReLU hooks refuse in-place ReLUs
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    nd = NeuronDeconvolution(plain, plain.features[layer])
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for b, c, r, col in targets:
+                nd.attribute(images[b : b + 1], neuron_selector=(c, r, col))
+
+    return _rate(run, len(targets), device, reps)
+
+
+def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, reps: int) -> Iterator[RateRow]:
+    model = _model(device)
+    n_images, n_channels, n_captum = (2, 16, 4) if quick else (4, 64, 12)
+    images = torch.randn(n_images, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
+    dn = DeconvNet(model)
+    layer = dn.plain.resolve("conv5")
+    act = dn.trace(images, layer, record=False)[0].output
+    channels = list(range(n_channels))
+    flat = act[:, :n_channels].flatten(2).argmax(2)
+    targets = [(b, c, int(flat[b, c]) // act.shape[3], int(flat[b, c]) % act.shape[3])
+               for b in range(n_images) for c in channels][:n_captum]  # fmt: skip
+    count = n_images * n_channels
+    ours = _rate(lambda: dn.project(images, layer, channels), count, device, max(1, reps // 3))
+    whole = DeconvNet(model, crop=False)
+    ours_whole = _rate(lambda: whole.project(images, layer, channels), count, device, 1)
+    yield RateRow(
+        "deconvnet", f"zfnet conv5 max, {n_images} images x {n_channels} channels, 224 px", "projections/s",
+        "Captum NeuronDeconvolution, 1 target per call", captum_rate(model, images, layer, targets, device, 1),
+        {"batched + cropped": ours, "batched, whole maps": ours_whole},
+    )  # fmt: skip
+    if quick:
+        return
+    for name in ("conv1", "conv2", "conv3", "conv4"):  # what cropping buys, layer by layer
+        index = dn.plain.resolve(name)
+        cropped = _rate(lambda i=index: dn.project(images, i, channels), count, device, 1)
+        full = _rate(lambda i=index: whole.project(images, i, channels), count, device, 1)
+        yield RateRow("deconvnet crop gain", f"zfnet {name} max, {count} projections", "projections/s",
+                      "ours on whole maps (crop=False)", full, {"cropped": cropped})  # fmt: skip
