@@ -51,7 +51,8 @@ def grid(tiles: torch.Tensor, columns: int) -> np.ndarray:
     return out
 
 
-def _save(canvas: np.ndarray, labels: list[tuple[int, int, str]], path: str | os.PathLike) -> Path:
+def save_png(canvas: np.ndarray, labels: list[tuple[int, int, str]], path: str | os.PathLike) -> Path:
+    """Write an (H, W, 3) uint8 canvas with (x, y, text) labels as a PNG; its folder is created."""
     from PIL import Image, ImageDraw
 
     image = Image.fromarray(canvas)
@@ -94,7 +95,7 @@ def render_top_activations(top, path: str | os.PathLike, *, tile: int = 48, max_
         y, x = BLOCK_GAP + r * (bh + BLOCK_GAP), BLOCK_GAP + col * (bw + BLOCK_GAP)
         canvas[y : y + bh, x : x + bw] = block
         labels.append((x, y, label))
-    return _save(canvas, labels, path)
+    return save_png(canvas, labels, path)
 
 
 def render_projection_rows(
@@ -113,4 +114,4 @@ def render_projection_rows(
         strip = grid(resize(normalize_projection(proj), tile), len(proj))
         canvas[y : y + tile, tile + GAP : tile + GAP + strip.shape[1]] = strip
         labels.append((tile + GAP, y - LABEL_HEIGHT, label))
-    return _save(canvas, labels, path)
+    return save_png(canvas, labels, path)

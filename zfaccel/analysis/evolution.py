@@ -1,0 +1,105 @@
+"""Feature evolution during training (paper Fig. 4).
+
+After every epoch, for a few fixed channels of each layer, the strongest
+activation over a probe set is projected to pixels with that epoch's weights.
+The pictures (contrast-normalised, uint8) go to an .npz file rewritten after
+each epoch, so an interrupted training keeps every epoch it finished, and
+``render_evolution`` draws the figure: one row per feature map, one column per
+epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from zfaccel.analysis.figures import grid, normalize_projection, resize, save_png
+from zfaccel.analysis.topk import top_activations
+from zfaccel.models.plain import split_model
+
+
+class FeatureEvolution:
+    """A training callback ``(model, epoch) -> dict`` recording Fig. 4's pictures in ``path`` (.npz).
+
+    Args:
+        probe: a Dataset of (image, ...) items normalised for the model (a few hundred images).
+        path: the .npz to write after each epoch.
+        layers: layer names to follow (default: every convolution).
+        channels: feature maps followed per layer, picked once with ``seed`` (the paper shows 6).
+    """
+
+    def __init__(
+        self,
+        probe,
+        path: str | os.PathLike,
+        layers: tuple[str, ...] | None = None,
+        channels: int = 4,
+        seed: int = 0,
+    ) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be at least 1, got {channels}")
+        self.probe, self.path, self.layers, self.count, self.seed = probe, Path(path), layers, channels, seed
+        self.pictures: dict[str, list[np.ndarray]] = {}
+        self.values: dict[str, list[list[float]]] = {}
+        self.chosen: dict[str, list[int]] = {}
+        self.epochs: list[int] = []
+
+    def _choose(self, model: nn.Module) -> None:
+        plain = split_model(model)
+        layers = self.layers or tuple(n for n in plain.names if n.startswith("conv"))
+        gen = torch.Generator().manual_seed(self.seed)
+        for name in layers:
+            count = plain.channels(plain.resolve(name))
+            pick = torch.randperm(count, generator=gen)[: self.count].sort().values
+            self.chosen[name] = pick.tolist()
+
+    def __call__(self, model: nn.Module, epoch: int) -> dict:
+        if not self.chosen:
+            self._choose(model)
+        summary = {}
+        for name, channels in self.chosen.items():
+            top = top_activations(model, self.probe, name, k=1, channels=channels, show_progress=False)
+            proj = normalize_projection(top.projections[:, 0])  # (channels, 3, h, w) in [0, 1]
+            self.pictures.setdefault(name, []).append((proj * 255).round().byte().numpy())
+            self.values.setdefault(name, []).append(top.values[:, 0].tolist())
+            summary[name] = [round(v, 4) for v in top.values[:, 0].tolist()]
+        self.epochs.append(epoch)
+        self._write()
+        return {"top_activation": summary}
+
+    def _write(self) -> None:
+        arrays = {"epochs": np.array(self.epochs)}
+        for name in self.chosen:
+            arrays[f"{name}/pictures"] = np.stack(self.pictures[name])  # (epochs, channels, 3, h, w) uint8
+            arrays[f"{name}/values"] = np.array(self.values[name], dtype=np.float32)
+            arrays[f"{name}/channels"] = np.array(self.chosen[name])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, self.path)
+
+
+def render_evolution(record: str | os.PathLike, path: str | os.PathLike, *, tile: int = 48) -> Path:
+    """Fig. 4 from a FeatureEvolution .npz: a row per followed feature map, a column per epoch."""
+    with np.load(record) as data:
+        epochs = data["epochs"].tolist()
+        layers = sorted({k.split("/")[0] for k in data.files if "/" in k}, key=lambda n: (len(n), n))
+        rows = []
+        for name in layers:
+            pictures = torch.from_numpy(data[f"{name}/pictures"]).float() / 255  # (E, C, 3, h, w)
+            for c, channel in enumerate(data[f"{name}/channels"].tolist()):
+                rows.append((f"{name} ch {channel}", resize(pictures[:, c], tile)))
+    strips = [grid(tiles, len(epochs)) for _, tiles in rows]
+    label_w = 90
+    height = len(strips) * (tile + 4) + 20
+    canvas = np.full((height, label_w + strips[0].shape[1] + 8, 3), 255, np.uint8)
+    labels = [(label_w + e * (tile + 2), 4, f"ep {epoch}") for e, epoch in enumerate(epochs)]
+    for i, ((label, _), strip) in enumerate(zip(rows, strips, strict=True)):
+        y = 20 + i * (tile + 4)
+        canvas[y : y + tile, label_w : label_w + strip.shape[1]] = strip
+        labels.append((4, y + tile // 2 - 6, label))
+    return save_png(canvas, labels, path)
