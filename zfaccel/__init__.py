@@ -8,7 +8,7 @@ from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfac
 from zfaccel import models, nn
 from zfaccel.analysis import DeconvNet
 from zfaccel.backends import BackendUnavailableError, available_backends
-from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, spatial_argmax, switches_to_indices
+from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, occlusion_batch, spatial_argmax, switches_to_indices
 
 __version__ = "0.1.0"
 
@@ -20,6 +20,7 @@ __all__ = [
     "max_unpool2d_switches",
     "models",
     "nn",
+    "occlusion_batch",
     "spatial_argmax",
     "switches_to_indices",
 ]

@@ -4,6 +4,7 @@ other backends (:mod:`zfaccel.native`, :mod:`zfaccel.triton_kernels`)."""
 
 from zfaccel.reference.max_pool2d_switches import max_pool2d_switches
 from zfaccel.reference.max_unpool2d_switches import max_unpool2d_switches, switch_gather
+from zfaccel.reference.occlusion_batch import occlusion_batch
 from zfaccel.reference.switches_to_indices import find_invalid_switch, indices_to_switches, switches_to_indices
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "indices_to_switches",
     "max_pool2d_switches",
     "max_unpool2d_switches",
+    "occlusion_batch",
     "switch_gather",
     "switches_to_indices",
 ]
