@@ -80,7 +80,8 @@ def occlusion_batch(
     except RuntimeError:
         baseline4 = None
     if baseline4 is None:
-        raise ValueError(f"baseline of shape {tuple(baseline.shape)} does not broadcast to images {tuple(images4.shape)}")
+        shapes = f"{tuple(baseline.shape)} does not broadcast to images {tuple(images4.shape)}"
+        raise ValueError(f"baseline of shape {shapes}")
     wh, ww = _pair(window, "window")
     if not isinstance(positions, torch.Tensor) or positions.dtype != torch.int64:
         raise TypeError("positions must be an int64 tensor of (image, row, col) rows")
