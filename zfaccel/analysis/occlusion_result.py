@@ -1,0 +1,47 @@
+"""What an occlusion sweep returns (paper Fig. 7): one map per quantity over the occluder grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class OcclusionResult:
+    """Maps over the occluder grid of B images; position (i, j) is the occluder whose top-left
+    corner is at (i * stride[0], j * stride[1]).
+
+    Attributes:
+        images: (B, 3, H, W) float32, the model's (normalised) inputs, on the CPU.
+        prob: (B, nH, nW) float32, the softmax probability of ``target`` with the occluder there (Fig. 7d).
+        label: (B, nH, nW) int64, the most probable class with the occluder there (Fig. 7e).
+        feature: (B, nH, nW) float32, the total activation of map ``feature_channel`` of
+            ``feature_layer`` with the occluder there (Fig. 7b).
+        feature_channel: (B,) int64, the map of ``feature_layer`` strongest on the unoccluded image.
+        target: (B,) int64, the class whose probability ``prob`` holds.
+        clean_prob: (B,) float32, the probability of ``target`` without occluder.
+        clean_label: (B,) int64, the most probable class without occluder.
+        clean_feature: (B,) float32, the total activation of ``feature_channel`` without occluder.
+        window: the occluder's (height, width) in pixels.
+        stride: the step between occluder positions (rows, columns).
+        feature_layer: the layer ``feature`` comes from, as the DeconvNet names it.
+    """
+
+    images: torch.Tensor
+    prob: torch.Tensor
+    label: torch.Tensor
+    feature: torch.Tensor
+    feature_channel: torch.Tensor
+    target: torch.Tensor
+    clean_prob: torch.Tensor
+    clean_label: torch.Tensor
+    clean_feature: torch.Tensor
+    window: tuple[int, int]
+    stride: tuple[int, int]
+    feature_layer: str | int
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """(nH, nW): occluder positions down and across."""
+        return int(self.prob.shape[1]), int(self.prob.shape[2])
