@@ -12,7 +12,10 @@ from zfaccel.models.weights import PYTORCHCV_ZFNET_KEYS, load_weights, read_stat
 from zfaccel.models.zfnet import zfnet
 
 # The demo model's trained weights, shipped inside the package (zfaccel train writes them).
-SMALL_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "small_zfnet.pt"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SMALL_WEIGHTS = ASSETS / "small_zfnet.pt"
+# Fig. 4: what FeatureEvolution recorded while the bundled weights trained.
+SMALL_EVOLUTION = ASSETS / "small_zfnet_evolution.npz"
 
 
 def pretrained_small() -> SmallZFNet:
