@@ -86,7 +86,9 @@ def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, re
         return
     for name in ("conv1", "conv2", "conv3", "conv4"):  # what cropping buys, layer by layer
         index = dn.plain.resolve(name)
-        cropped = _rate(lambda i=index: dn.project(images, i, channels), count, device, 1)
-        full = _rate(lambda i=index: whole.project(images, i, channels), count, device, 1)
+        chans = channels[: dn.plain.channels(index)]  # conv1 has 96 maps
+        count = n_images * len(chans)
+        cropped = _rate(lambda i=index, c=chans: dn.project(images, i, c), count, device, 1)
+        full = _rate(lambda i=index, c=chans: whole.project(images, i, c), count, device, 1)
         yield RateRow("deconvnet crop gain", f"zfnet {name} max, {count} projections", "projections/s",
                       "ours on whole maps (crop=False)", full, {"cropped": cropped})  # fmt: skip
