@@ -97,18 +97,15 @@ inline void for_my_rows(const OcclusionShape& g, F&& f) {
 }
 
 template <typename S>
-void run(const OcclusionShape& g, const S* images, const S* baseline, const std::vector<Spans>& spans, S* out,
-         int nt) {
+void run(const OcclusionShape& g, const void* images, const void* baseline, const std::vector<Spans>& spans,
+         void* out, int nt) {
+  const S* im = static_cast<const S*>(images);
+  const S* ba = static_cast<const S*>(baseline);
+  S* o = static_cast<S*>(out);
 #pragma omp parallel num_threads(nt)
   for_my_rows(g, [&](int64_t plane, int64_t i, int64_t row) {
-    compose_row(g, images, baseline, spans[plane / g.c], plane % g.c, i, out + row * g.cw);
+    compose_row(g, im, ba, spans[plane / g.c], plane % g.c, i, o + row * g.cw);
   });
-}
-
-template <typename S>
-void dispatch(const OcclusionShape& g, const void* images, const void* baseline, const std::vector<Spans>& spans,
-              void* out, int nt) {
-  run(g, static_cast<const S*>(images), static_cast<const S*>(baseline), spans, static_cast<S*>(out), nt);
 }
 
 }  // namespace
@@ -140,11 +137,11 @@ void occlusion_batch_cpu(const OcclusionShape& g, int dtype, const void* images,
   }
   const int64_t size = element_size(dtype);
   if (size == 8)
-    dispatch<uint64_t>(g, images, baseline, spans, out, num_threads);
+    run<uint64_t>(g, images, baseline, spans, out, num_threads);
   else if (size == 4)
-    dispatch<uint32_t>(g, images, baseline, spans, out, num_threads);
+    run<uint32_t>(g, images, baseline, spans, out, num_threads);
   else
-    dispatch<uint16_t>(g, images, baseline, spans, out, num_threads);
+    run<uint16_t>(g, images, baseline, spans, out, num_threads);
 }
 
 }  // namespace zfaccel
