@@ -1,6 +1,6 @@
 // pybind11 module zfaccel._native: raw pointers and sizes in, no libtorch.
 //
-// `shape` is (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw); `dtype` 0..3
+// Pool `shape` is (n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw); `dtype` 0..3
 // is float32, float64, float16, bfloat16; `layout` 0 is NCHW-contiguous and 1
 // channels-last. The GIL is released while a kernel runs.
 #include <pybind11/pybind11.h>
@@ -80,6 +80,24 @@ void unpool_crops(uintptr_t x, uintptr_t switches, uintptr_t image_index, uintpt
                             reinterpret_cast<void*>(y), num_threads);
 }
 
+// occlusion: (b, c, h, w, p, wh, ww, ch, cw); strides in elements of images and baseline (b, c, h, w).
+zfaccel::OcclusionShape to_occlusion(const std::array<int64_t, 9>& a, const std::array<int64_t, 4>& is,
+                                     const std::array<int64_t, 4>& bs) {
+  return zfaccel::OcclusionShape{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
+                                 {is[0], is[1], is[2], is[3]}, {bs[0], bs[1], bs[2], bs[3]}};
+}
+
+void occlusion_batch_cpu(uintptr_t images, uintptr_t baseline, uintptr_t positions, uintptr_t crop_origins,
+                         uintptr_t out, const std::array<int64_t, 9>& shape, const std::array<int64_t, 4>& image_strides,
+                         const std::array<int64_t, 4>& baseline_strides, int dtype, int num_threads) {
+  const zfaccel::OcclusionShape g = to_occlusion(shape, image_strides, baseline_strides);
+  py::gil_scoped_release nogil;
+  zfaccel::occlusion_batch_cpu(g, dtype, reinterpret_cast<const void*>(images), reinterpret_cast<const void*>(baseline),
+                               reinterpret_cast<const int64_t*>(positions),
+                               reinterpret_cast<const int64_t*>(crop_origins), reinterpret_cast<void*>(out),
+                               num_threads);
+}
+
 // Ask the kernel to back [ptr, ptr + nbytes) with 2 MiB pages before its first
 // touch. A fresh 74 MB output (a ZFNet conv1 map at batch 16) otherwise costs
 // 18k page faults, 25 ms on our 2-core VM: more than the unpool kernel itself.
@@ -112,6 +130,16 @@ void unpool_cuda(uintptr_t y, uintptr_t s, uintptr_t x, const std::array<int64_t
   zfaccel::max_unpool2d_switches_cuda(g, dtype, layout, reinterpret_cast<const void*>(y),
                                       reinterpret_cast<const uint8_t*>(s), reinterpret_cast<void*>(x), relu, stream);
 }
+
+void occlusion_batch_cuda(uintptr_t images, uintptr_t baseline, uintptr_t positions, uintptr_t crop_origins,
+                          uintptr_t out, const std::array<int64_t, 9>& shape,
+                          const std::array<int64_t, 4>& image_strides, const std::array<int64_t, 4>& baseline_strides,
+                          int dtype, uintptr_t stream) {
+  const zfaccel::OcclusionShape g = to_occlusion(shape, image_strides, baseline_strides);
+  zfaccel::occlusion_batch_cuda(g, dtype, reinterpret_cast<const void*>(images),
+                                reinterpret_cast<const void*>(baseline), reinterpret_cast<const int64_t*>(positions),
+                                reinterpret_cast<const int64_t*>(crop_origins), reinterpret_cast<void*>(out), stream);
+}
 #endif
 
 }  // namespace
@@ -133,6 +161,9 @@ PYBIND11_MODULE(_native, m) {
         py::arg("offset_in"), py::arg("y"), py::arg("crop"), py::arg("pooled_h"), py::arg("pooled_w"),
         py::arg("images"), py::arg("pad_h"), py::arg("pad_w"), py::arg("relu"), py::arg("dtype"),
         py::arg("num_threads"));
+  m.def("occlusion_batch_cpu", &occlusion_batch_cpu, py::arg("images"), py::arg("baseline"), py::arg("positions"),
+        py::arg("crop_origins"), py::arg("out"), py::arg("shape"), py::arg("image_strides"),
+        py::arg("baseline_strides"), py::arg("dtype"), py::arg("num_threads"));
   m.def("advise_huge_pages", &advise_huge_pages, py::arg("ptr"), py::arg("nbytes"),
         "madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a fresh host buffer");
 #ifdef ZFACCEL_WITH_CUDA
@@ -140,6 +171,9 @@ PYBIND11_MODULE(_native, m) {
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("stream"));
   m.def("max_unpool2d_switches_cuda", &unpool_cuda, py::arg("y"), py::arg("s"), py::arg("x"), py::arg("shape"),
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("stream"));
+  m.def("occlusion_batch_cuda", &occlusion_batch_cuda, py::arg("images"), py::arg("baseline"),
+        py::arg("positions"), py::arg("crop_origins"), py::arg("out"), py::arg("shape"), py::arg("image_strides"),
+        py::arg("baseline_strides"), py::arg("dtype"), py::arg("stream"));
   m.attr("has_cuda") = true;
 #else
   m.attr("has_cuda") = false;

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "crops.h"
+#include "occlusion_batch.h"
 #include "pool_shape.h"
 
 namespace zfaccel {
@@ -40,11 +41,20 @@ void unpool_crops_cpu(const CropShape& g, int64_t pooled_h, int64_t pooled_w, in
                       const void* x, const uint8_t* switches, const int64_t* image_index, const int64_t* offset_in,
                       int64_t pad_h, int64_t pad_w, bool use_relu, void* y, int num_threads);
 
+// Occluded inputs (occlusion_batch.h): images and baseline (b, c, h, w) with element strides g.is / g.bs;
+// positions int64 (p, 3) rows (image, row, col); crop_origins int64 (p, 2) -> out (p, c, ch, cw) contiguous.
+// Copies bits: 0 outside the image, the baseline under the occluder, the image elsewhere.
+void occlusion_batch_cpu(const OcclusionShape& g, int dtype, const void* images, const void* baseline,
+                         const int64_t* positions, const int64_t* crop_origins, void* out, int num_threads);
+
 #ifdef ZFACCEL_WITH_CUDA
 void max_pool2d_switches_cuda(const PoolShape& g, int dtype, int layout, const void* x, void* y, uint8_t* s,
                               bool use_relu, uintptr_t stream);
 void max_unpool2d_switches_cuda(const PoolShape& g, int dtype, int layout, const void* y, const uint8_t* s, void* x,
                                 bool use_relu, uintptr_t stream);
+// Device pointers; an image index out of range fills its planes with NaN (the host cannot read positions).
+void occlusion_batch_cuda(const OcclusionShape& g, int dtype, const void* images, const void* baseline,
+                          const int64_t* positions, const int64_t* crop_origins, void* out, uintptr_t stream);
 #endif
 
 }  // namespace zfaccel

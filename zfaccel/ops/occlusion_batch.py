@@ -42,6 +42,7 @@ def occlusion_batch(
     crop_size: int | tuple[int, int] | None = None,
     *,
     backend: str = "auto",
+    validate: bool = True,
 ) -> torch.Tensor:
     """Occluded copies of ``images``, or crops of them, one per occluder position.
 
@@ -58,6 +59,11 @@ def occlusion_batch(
             Default: all (0, 0).
         crop_size: (ch, cw) of each output; default (H, W), so that the defaults give whole images.
         backend: "auto", "triton", "native" or "torch".
+        validate: check that every image index in ``positions`` names an image. On a GPU that
+            reads ``positions`` back (a sync); the sweep engine, which builds the positions itself,
+            may pass False. Unchecked, the native CPU kernel still raises, the native CUDA and
+            Triton kernels never read out of bounds but return NaN for the bad rows, and the
+            torch backend raises an indexing error (CPU) or a device assert (GPU).
 
     Returns:
         (P, C, ch, cw) images.dtype, contiguous: ``out[p, c, i, j]`` at absolute pixel
@@ -100,7 +106,9 @@ def occlusion_batch(
             f"got {tuple(crop_origins.shape)} on {crop_origins.device}"
         )
     ch, cw = (h, w) if crop_size is None else _pair(crop_size, "crop_size")
-    if p and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
+    if not isinstance(validate, bool):
+        raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
+    if validate and p and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
         raise ValueError(f"positions[:, 0] (the image index) must lie in 0..{n - 1}")
     impl = importlib.import_module(_IMPLEMENTATIONS[resolve(backend, images.device, "occlusion_batch")])
     return impl.occlusion_batch(
