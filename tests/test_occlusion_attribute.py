@@ -8,42 +8,24 @@ from test_deconvnet import vgg_shaped
 from torch import nn
 
 import zfaccel.analysis.occlusion_attribute as oa
+from zfaccel.analysis import Occlusion
 from zfaccel.analysis.occlusion_attribute import occlusion_attribute
 from zfaccel.models import small_zfnet
-from zfaccel.models.plain import split_model
-from zfaccel.ops import occlusion_batch
 
 captum_attr = pytest.importorskip("captum.attr", reason="captum is the oracle (pip install .[test])")
 
 
-class FullReinference:
-    """The engine's interface by full re-inference: stands in for zfaccel.analysis.occlusion_engine."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.plain = split_model(model)  # TypeError for what the engine refuses too
-        self.positions = 0
-
-    def prepare(self, images: torch.Tensor, baseline: torch.Tensor) -> None:
-        self.images, self.baseline = images, baseline
-
-    def evaluate(self, positions: torch.Tensor, window: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        self.positions += len(positions)
-        x = occlusion_batch(self.images, self.baseline, positions, window, backend="torch")
-        logits = self.plain.head(self.plain.features(x))  # features then head, as the engine: not model(x)
-        return logits.float(), torch.zeros(len(positions), 1)
-
-
 @pytest.fixture
-def engines(monkeypatch) -> list[FullReinference]:
-    """Every engine the fast path makes during the test (stand-in engines, full re-inference)."""
-    made: list[FullReinference] = []
+def engines(monkeypatch) -> list:
+    """Every engine the fast path makes during the test (``positions_done`` counts what it evaluated)."""
+    made: list = []
+    real = oa._make_engine
 
     def make(model):
-        try:
-            made.append(FullReinference(model))
-        except TypeError:
-            return None
-        return made[-1]
+        engine = real(model)
+        if engine is not None:
+            made.append(engine)
+        return engine
 
     monkeypatch.setattr(oa, "_make_engine", make)
     return made
@@ -91,7 +73,7 @@ def test_equals_captum_on_the_engine_path(window, strides, baselines, target, pe
     x = torch.randn(2, 3, 32, 32, generator=gen)
     kw = dict(strides=strides, baselines=_baseline(baselines, x, gen), target=_target(target, 2))
     ours = occlusion_attribute(model, x, window, perturbations_per_eval=per_eval, **kw)
-    assert engines and engines[0].positions > 0, "the engine path was not taken"
+    assert engines and engines[0].positions_done > 0, "the engine path was not taken"
     assert_captum(ours, captum(model, x, window, perturbations_per_eval=per_eval, **kw), model(x))
     assert torch.equal(ours, ours[:, :1].expand_as(ours)), "a window over all channels gives every channel the same"
 
@@ -116,8 +98,24 @@ def test_zfnet_shaped_model(engines, gen):
     x = torch.randn(2, 3, 64, 64, generator=gen)
     kw = dict(strides=(3, 12, 12), baselines=0.0, target=[7, 2], perturbations_per_eval=25)
     ours = occlusion_attribute(model, x, (3, 16, 16), **kw)
-    assert engines[0].positions == 2 * 5 * 5 + 1  # all positions, plus the one that checks the engine
+    assert engines[0].positions_done == 2 * 5 * 5
     assert_captum(ours, captum(model, x, (3, 16, 16), **kw), model(x))
+
+
+def test_occlusion_attribute_method_and_training_mode(engines, gen):
+    """Occlusion(model).attribute is the one-line switch from Captum; a model left in training mode
+    (dropout) is run as Captum runs it, by the generic path."""
+    model = vgg_shaped()
+    x = torch.randn(1, 3, 32, 32, generator=gen)
+    ours = Occlusion(model).attribute(x, (3, 8, 8), strides=(3, 8, 8), baselines=0.2, target=4)
+    assert engines[0].positions_done == 16
+    assert_captum(ours, captum(model, x, (3, 8, 8), strides=(3, 8, 8), baselines=0.2, target=4), model(x))
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = 0.0  # training mode without randomness, so that Captum's numbers are reproducible
+    Occlusion(model).attribute(x, (3, 8, 8), strides=(3, 8, 8), target=4)
+    assert len(engines) == 1
 
 
 def test_batch_size_changes_nothing(engines, gen):
@@ -203,7 +201,7 @@ def test_models_the_engine_cannot_run_exactly(factory, engines, gen):
     x = torch.randn(2, 3, 16, 16, generator=gen)
     kw = dict(strides=(3, 2, 2), target=3, perturbations_per_eval=6)
     assert_captum(occlusion_attribute(model, x, (3, 4, 4), **kw), captum(model, x, (3, 4, 4), **kw))
-    assert all(e.positions <= 1 for e in engines)  # at most the probe position, then the generic path
+    assert all(e.positions_done == 0 for e in engines)  # made (SoftmaxOut's split looks plain), never used
 
 
 def test_scalar_output_and_no_target(gen):

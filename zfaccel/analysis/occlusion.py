@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from zfaccel.analysis.occlusion_attribute import occlusion_attribute
 from zfaccel.analysis.occlusion_engine import make_engine
 from zfaccel.analysis.occlusion_result import OcclusionResult
 
@@ -213,3 +214,10 @@ class Occlusion:
             stride=stride_hw,
             feature_layer=feature_layer,
         )
+
+    def attribute(self, inputs, sliding_window_shapes, strides=None, baselines=None, target=None,
+                  additional_forward_args=None, perturbations_per_eval=1, show_progress=False):  # fmt: skip
+        """``captum.attr.Occlusion(model).attribute(...)``: the same call and numbers, by the incremental
+        engine where it applies (see :func:`zfaccel.analysis.occlusion_attribute.occlusion_attribute`)."""
+        return occlusion_attribute(self.model, inputs, sliding_window_shapes, strides, baselines, target,
+                                   additional_forward_args, perturbations_per_eval, show_progress)  # fmt: skip

@@ -24,6 +24,7 @@ Two paths give these numbers:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -280,15 +281,22 @@ def _generic(model, xs, windows, steps, bases, target, extra, clean, counts, per
 
 
 def _make_engine(model: nn.Module):
-    """The incremental occlusion engine for ``model``, or None when it cannot run it (or is not installed)."""
+    """The incremental occlusion engine for ``model``, or None where it cannot run: not a plain CNN with
+    a head (make_engine would fall back to full re-inference, which gains nothing over the generic path)."""
+    from zfaccel.analysis.occlusion_engine import make_engine
+    from zfaccel.models.plain import split_model
+
     try:
-        from zfaccel.analysis.occlusion_engine import make_engine
-    except ImportError:
-        return None
-    try:
-        return make_engine(model, incremental=True)
+        plain = split_model(model)
     except (TypeError, ValueError):
         return None
+    if plain.head is None or not isinstance(plain.features[0], nn.Conv2d):
+        return None
+    # The feature totals are not needed here: tap the last feature layer, which every plain CNN has.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        engine = make_engine(model, len(plain.features) - 1, incremental=True)
+    return engine if engine.incremental else None
 
 
 def _fast(model, xs, windows, steps, bases, target, extra, logits, clean, counts, show_progress):
@@ -296,7 +304,11 @@ def _fast(model, xs, windows, steps, bases, target, extra, logits, clean, counts
     if len(xs) != 1 or extra is not None or not isinstance(model, nn.Module):
         return None
     x, window, stride, count = xs[0], windows[0], steps[0], counts[0]
+    # float32 only: the engine returns float32 logits, which would lose a float64 model's precision.
     if x.dim() != 4 or x.dtype != torch.float32 or window[0] != x.shape[1] or x.shape[0] == 0:
+        return None
+    # The engine runs the model in eval mode; a model in training mode (dropout) is Captum's to run.
+    if any(m.training for m in model.modules()):
         return None
     b, _, h, w = x.shape
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != b:
@@ -308,21 +320,20 @@ def _fast(model, xs, windows, steps, bases, target, extra, logits, clean, counts
     if engine is None:
         return None
     engine.prepare(x, bases[0])
+    if not _agrees(logits, engine.clean_logits):
+        return None
     _, n_h, n_w = count
     rows = torch.arange(n_h) * stride[1]
     cols = torch.arange(n_w) * stride[2]
     image, r, c = torch.meshgrid(torch.arange(b), rows, cols, indexing="ij")
     positions = torch.stack([image, r, c], -1).reshape(-1, 3).to(x.device)
     picks = picks.to(x.device)
-    if not _agrees(model, engine, x, bases[0], positions[:1], window[1:], picks):
-        return None
     selected = torch.empty(len(positions), dtype=logits.dtype, device=x.device)
     with tqdm(total=len(positions), desc="occlusion", unit="pos", disable=not show_progress) as bar:
         for start in range(0, len(positions), FAST_CHUNK):
             pos = positions[start : start + FAST_CHUNK]
-            out, _ = engine.evaluate(pos, window[1:])
+            out, _ = engine.evaluate(pos, window[1:], progress=bar.update)
             selected[start : start + len(pos)] = out.to(logits.dtype).gather(1, picks[pos[:, 0], None])[:, 0]
-            bar.update(len(pos))
     diff = (clean.reshape(b, 1, 1) - selected.view(b, n_h, n_w)).double()  # (B, nH, nW)
     cover_r = _coverage(h, window[1], stride[1], n_h).to(x.device)  # (nH, H)
     cover_c = _coverage(w, window[2], stride[2], n_w).to(x.device)  # (nW, W)
@@ -331,15 +342,11 @@ def _fast(model, xs, windows, steps, bases, target, extra, logits, clean, counts
     return (total.float()[:, None].expand_as(x) / weights,)
 
 
-def _agrees(model, engine, x, baseline, position, window, picks) -> bool:
-    """Does the engine's output at one position equal the model's on that occluded image? A model whose
-    forward is not its features followed by its head (a softmax added in forward, say) fails here."""
-    i, r, c = position[0].tolist()
-    occluded = x[i : i + 1].clone()
-    occluded[..., r : r + window[0], c : c + window[1]] = baseline[i : i + 1, :, r : r + window[0], c : c + window[1]]
-    want = model(occluded)
-    got, _ = engine.evaluate(position, window)
-    if not isinstance(want, torch.Tensor) or want.shape != got.shape:
+def _agrees(model_logits: torch.Tensor, engine_logits: torch.Tensor) -> bool:
+    """Does the engine (features, then head) compute what the model's forward returns? A model whose
+    forward does more (a softmax, a temperature) fails here and takes the generic path."""
+    if model_logits.shape != engine_logits.shape:
         return False
-    scale = float(want.abs().max()) + 1e-6
-    return bool(torch.allclose(got.to(want.dtype), want, rtol=1e-4, atol=1e-4 * scale))
+    # Same sums in other blockings: float32 rounding, ~1e-6 of the largest logit; 1e-4 leaves room.
+    scale = float(model_logits.abs().max()) + 1e-6
+    return bool(torch.allclose(engine_logits.to(model_logits), model_logits, rtol=1e-4, atol=1e-4 * scale))
