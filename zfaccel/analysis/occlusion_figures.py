@@ -39,7 +39,7 @@ PALETTE = np.array([
 ], dtype=np.uint8)  # fmt: skip
 OTHER = (90, 90, 90)  # classes beyond the legend
 OVERLAY = 0.7  # weight of the map over the (grey) image: the image's edges stay visible
-BAR_WIDTH, BAR_TEXT, MARGIN = 14, 44, 8
+BAR_WIDTH, BAR_TEXT, MARGIN = 14, 52, 8  # 52 px: 10 characters of the default 10 px font
 TEXT = (40, 40, 40)
 
 
@@ -108,8 +108,16 @@ class _Canvas:
         return save_png(self.pixels, self.labels, path)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+def _fmt(v: float, digits: int = 3) -> str:
+    return f"{v:.{digits}g}"
+
+
+def _extremes(lo: float, hi: float) -> tuple[str, str]:
+    """The colour bar's end labels with the fewest digits (3 to 8) that tell them apart."""
+    for digits in range(3, 9):
+        if _fmt(lo, digits) != _fmt(hi, digits):
+            break
+    return _fmt(lo, digits), _fmt(hi, digits)
 
 
 def _heat_block(values: np.ndarray, picture: torch.Tensor, result, size: int, title: str) -> _Canvas:
@@ -123,8 +131,9 @@ def _heat_block(values: np.ndarray, picture: torch.Tensor, result, size: int, ti
     c.paste(heat, LABEL_HEIGHT * 2, 0)
     bar = jet(np.linspace(1, 0, h))[:, None].repeat(BAR_WIDTH, 1)
     c.paste(bar, LABEL_HEIGHT * 2, w + GAP * 2)
-    c.text(w + GAP * 3 + BAR_WIDTH, LABEL_HEIGHT * 2, _fmt(hi))
-    c.text(w + GAP * 3 + BAR_WIDTH, LABEL_HEIGHT * 2 + h - LABEL_HEIGHT, _fmt(lo))
+    lo_text, hi_text = _extremes(lo, hi)
+    c.text(w + GAP * 3 + BAR_WIDTH, LABEL_HEIGHT * 2, hi_text)
+    c.text(w + GAP * 3 + BAR_WIDTH, LABEL_HEIGHT * 2 + h - LABEL_HEIGHT, lo_text)
     for i, line in enumerate(title.split("\n")[:2]):
         c.text(0, i * LABEL_HEIGHT, line)
     return c
