@@ -5,12 +5,13 @@ total activation of the feature map strongest on the unoccluded image."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from zfaccel.analysis.occlusion_attribute import occlusion_attribute
+from zfaccel.analysis.occlusion_attribute import Inputs, occlusion_attribute
 from zfaccel.analysis.occlusion_engine import make_engine
 from zfaccel.analysis.occlusion_result import OcclusionResult
 
@@ -215,8 +216,17 @@ class Occlusion:
             feature_layer=feature_layer,
         )
 
-    def attribute(self, inputs, sliding_window_shapes, strides=None, baselines=None, target=None,
-                  additional_forward_args=None, perturbations_per_eval=1, show_progress=False):  # fmt: skip
+    def attribute(
+        self,
+        inputs: Inputs,
+        sliding_window_shapes: tuple[int, ...] | tuple[tuple[int, ...], ...],
+        strides: None | int | tuple = None,
+        baselines: None | int | float | torch.Tensor | tuple = None,
+        target: None | int | tuple | torch.Tensor | list = None,
+        additional_forward_args: Any = None,
+        perturbations_per_eval: int = 1,
+        show_progress: bool = False,
+    ) -> Inputs:
         """``captum.attr.Occlusion(model).attribute(...)``: the same call and numbers, by the incremental
         engine where it applies (see :func:`zfaccel.analysis.occlusion_attribute.occlusion_attribute`)."""
         return occlusion_attribute(self.model, inputs, sliding_window_shapes, strides, baselines, target,
