@@ -40,7 +40,7 @@ PALETTE = np.array([
 OTHER = (90, 90, 90)  # classes beyond the legend
 OVERLAY = 0.7  # weight of the map over the (grey) image: the image's edges stay visible
 BAR_WIDTH, BAR_TEXT, MARGIN = 14, 52, 8  # 52 px: 10 characters of the default 10 px font
-TEXT = (40, 40, 40)
+LEGEND_CHARS = 24  # class names are cut to this in the legend (ImageNet's run to 80 characters)
 
 
 def jet(values: np.ndarray) -> np.ndarray:
@@ -139,9 +139,11 @@ def _heat_block(values: np.ndarray, picture: torch.Tensor, result, size: int, ti
     return c
 
 
-def _name(c: int, class_names) -> str:
+def _name(c: int, class_names, limit: int = 40) -> str:
+    """'c name' (the name cut to ``limit`` characters), or 'class c' without names."""
     if class_names is not None and 0 <= c < len(class_names):
-        return f"{c} {class_names[c]}"
+        name = str(class_names[c])
+        return f"{c} {name if len(name) <= limit else name[: limit - 2] + '..'}"
     return f"class {c}"
 
 
@@ -159,7 +161,7 @@ def _label_block(result, index: int, picture: torch.Tensor, size: int, class_nam
     block = _to_size(_over_image(pixels.astype(np.float32), picture), size)
     h, w = block.shape[:2]
     rows = len(shown) + (len(order) > len(shown))
-    legend_w = 150
+    legend_w = 6 * (LEGEND_CHARS + 12)  # about 5 px per character of the default font, plus " (target)"
     c = _Canvas(LABEL_HEIGHT * 2 + max(h, rows * LABEL_HEIGHT), w + GAP * 2 + legend_w)
     c.paste(block, LABEL_HEIGHT * 2, 0)
     target, clean = int(result.target[index]), int(result.clean_label[index])
@@ -167,7 +169,7 @@ def _label_block(result, index: int, picture: torch.Tensor, size: int, class_nam
         y = LABEL_HEIGHT * 2 + k * LABEL_HEIGHT
         c.paste(np.broadcast_to(PALETTE[k % len(PALETTE)], (LABEL_HEIGHT - 3, LABEL_HEIGHT - 3, 3)), y + 1, w + GAP * 2)
         mark = " (target)" if int(cls) == target else ""
-        c.text(w + GAP * 3 + LABEL_HEIGHT, y, _name(int(cls), class_names) + mark)
+        c.text(w + GAP * 3 + LABEL_HEIGHT, y, _name(int(cls), class_names, LEGEND_CHARS) + mark)
     if len(order) > len(shown):
         y = LABEL_HEIGHT * 2 + len(shown) * LABEL_HEIGHT
         c.paste(np.broadcast_to(np.array(OTHER, np.uint8), (LABEL_HEIGHT - 3, LABEL_HEIGHT - 3, 3)), y + 1, w + GAP * 2)
