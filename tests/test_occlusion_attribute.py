@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_deconvnet import vgg_shaped
 from torch import nn
 
@@ -46,7 +48,7 @@ def assert_captum(ours: torch.Tensor, theirs: torch.Tensor, outputs: torch.Tenso
 
 # (window, strides, baselines, target, perturbations_per_eval) on (2, 3, 32, 32) images, all channels occluded
 CASES = [
-    ((3, 8, 8), (3, 4, 4), None, 1, 2),  # the paper's sweep pattern: a square sliding by half its side
+    ((3, 8, 8), (3, 4, 4), None, 1, 4),  # the paper's sweep pattern: a square sliding by half its side
     ((3, 5, 7), (1, 5, 6), 0.3, [0, 4], 3),  # non-square, last window clipped at both edges, scalar baseline
     ((3, 6, 6), 6, "tensor", "tensor", 7),  # stride = window (a tiling), per-image baseline, (B,) tensor target
     ((3, 32, 32), None, -1.0, (2,), 2),  # one window over everything, tuple target
@@ -78,7 +80,9 @@ def test_equals_captum_on_the_engine_path(window, strides, baselines, target, pe
     assert torch.equal(ours, ours[:, :1].expand_as(ours)), "a window over all channels gives every channel the same"
 
 
-@pytest.mark.parametrize("window, strides, baselines, target, per_eval", CASES[:3], ids=[str(c[0]) for c in CASES[:3]])
+@pytest.mark.parametrize(
+    "window, strides, baselines, target, per_eval", CASES[1:3], ids=[str(c[0]) for c in CASES[1:3]]
+)
 def test_float64_equals_captum(window, strides, baselines, target, per_eval, engines, gen):
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen)))
     model = vgg_shaped().double()
@@ -122,7 +126,7 @@ def test_batch_size_changes_nothing(engines, gen):
     model = vgg_shaped()
     x = torch.randn(3, 3, 32, 32, generator=gen)
     one = occlusion_attribute(model, x[:1], (1, 16, 16), strides=(1, 8, 8), target=2)
-    for per_eval in (1, 5, 100):
+    for per_eval in (1, 100):
         many = occlusion_attribute(model, x, (1, 16, 16), strides=(1, 8, 8), target=2, perturbations_per_eval=per_eval)
         torch.testing.assert_close(many[:1], one, rtol=1e-5, atol=1e-7)
 
@@ -209,6 +213,32 @@ def test_scalar_output_and_no_target(gen):
     x = torch.randn(2, 5, 6, generator=gen)
     ours = occlusion_attribute(model, x, (2, 3), strides=(1, 2), baselines=1.0)
     assert_captum(ours, captum(model, x, (2, 3), strides=(1, 2), baselines=1.0))
+
+
+@st.composite
+def generic_configs(draw):
+    """Inputs of 1 to 3 dims per example, any window within them, strides up to the window (any where
+    the window fills the dim), per-example or scalar baselines, 1 to 5 perturbations per call."""
+    shape = tuple(draw(st.integers(1, 6)) for _ in range(draw(st.integers(1, 3))))
+    window = tuple(draw(st.integers(1, n)) for n in shape)
+    strides = tuple(draw(st.integers(1, w if w < n else 3)) for w, n in zip(window, shape, strict=True))
+    baseline = draw(st.sampled_from([None, 0.5, "tensor"]))
+    return shape, window, strides, baseline, draw(st.integers(1, 5)), draw(st.integers(0, 2**31))
+
+
+@settings(max_examples=20, deadline=None)
+@given(config=generic_configs())
+def test_property_any_window_equals_captum(config):
+    """The generic path on N-d inputs: a fixed random (B, ...) -> (B, 3) map, target per example."""
+    shape, window, strides, baseline, per_eval, seed = config
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, *shape, generator=g, dtype=torch.float64)
+    mix = torch.randn(x[0].numel(), 3, generator=g, dtype=torch.float64)
+    model = lambda t: torch.tanh(t.flatten(1) @ mix)  # noqa: E731
+    base = torch.randn(2, *shape, generator=g, dtype=torch.float64) if baseline == "tensor" else baseline
+    kw = dict(strides=strides, baselines=base, target=[2, 0], perturbations_per_eval=per_eval)
+    ours, theirs = occlusion_attribute(model, x, window, **kw), captum(model, x, window, **kw)
+    torch.testing.assert_close(ours, theirs, rtol=2.4e-7, atol=1.2e-7 * float(theirs.abs().max()))
 
 
 def test_a_hand_computed_case():
