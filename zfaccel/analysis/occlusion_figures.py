@@ -222,11 +222,18 @@ def _check_index(result, index: int) -> None:
 
 
 def render_feature(
-    result, path: str | os.PathLike, index: int = 0, *, preprocessing: Preprocessing | None = None, size: int = 224
+    result,
+    path: str | os.PathLike,
+    index: int = 0,
+    *,
+    class_names: list[str] | None = None,
+    preprocessing: Preprocessing | None = None,
+    size: int = 224,
 ) -> Path:
     """Fig. 7b for image ``index``: the image beside the total activation of ``result.feature_channel``
     as a heat map over it. ``preprocessing`` undoes the normalisation (default: min-max per image);
-    panels are ``size`` pixels high. Returns the PNG's path."""
+    panels are ``size`` pixels high; ``class_names`` is accepted (and unused) so that every renderer
+    takes the same keywords. Returns the PNG's path."""
     _check_index(result, index)
     picture = _picture(result, index, preprocessing)
     blocks = [_image_block(picture, result, index, size, None), _feature_block(result, index, picture, size)]

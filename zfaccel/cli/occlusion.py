@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     stem = args.image.stem
     kw = dict(class_names=names, preprocessing=prep)
     written = [
-        result.render_feature(out / f"{stem}_feature.png", preprocessing=prep),
+        result.render_feature(out / f"{stem}_feature.png", **kw),
         result.render_prob(out / f"{stem}_prob.png", **kw),
         result.render_label(out / f"{stem}_label.png", **kw),
         result.render_panel(out / f"{stem}_panel.png", **kw),
