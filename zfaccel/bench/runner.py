@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zfaccel.bench import deconvnet, max_pool2d_switches, max_unpool2d_switches, top_activations
+from zfaccel.bench import deconvnet, max_pool2d_switches, max_unpool2d_switches, occlusion, top_activations
 from zfaccel.bench.cases import pool_cases
 from zfaccel.bench.results import RateRow, Row, environment, rate_table, save, table
 from zfaccel.bench.timing import copy_bandwidth_gbs
@@ -27,6 +27,7 @@ SUITES = {
     "max_unpool2d_switches": _pool_rows(max_unpool2d_switches),
     "deconvnet": deconvnet.rows,
     "top_activations": top_activations.rows,
+    "occlusion": occlusion.rows,
 }
 
 
