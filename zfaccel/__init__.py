@@ -6,7 +6,7 @@ Importing zfaccel never imports Triton or probes a GPU; backends load on first u
 
 from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfaccel.*)
 from zfaccel import models, nn
-from zfaccel.analysis import DeconvNet
+from zfaccel.analysis import DeconvNet, Occlusion, OcclusionResult
 from zfaccel.backends import BackendUnavailableError, available_backends
 from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, occlusion_batch, spatial_argmax, switches_to_indices
 
@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendUnavailableError",
     "DeconvNet",
+    "Occlusion",
+    "OcclusionResult",
     "available_backends",
     "max_pool2d_switches",
     "max_unpool2d_switches",

@@ -7,7 +7,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zfaccel.bench import deconvnet, max_pool2d_switches, max_unpool2d_switches, occlusion_batch, top_activations
+from zfaccel.bench import (
+    deconvnet,
+    max_pool2d_switches,
+    max_unpool2d_switches,
+    occlusion,
+    occlusion_batch,
+    top_activations,
+)
 from zfaccel.bench.cases import pool_cases
 from zfaccel.bench.results import RateRow, Row, environment, rate_table, save, table
 from zfaccel.bench.timing import copy_bandwidth_gbs
@@ -28,6 +35,7 @@ SUITES = {
     "deconvnet": deconvnet.rows,
     "top_activations": top_activations.rows,
     "occlusion_batch": occlusion_batch.rows,
+    "occlusion": occlusion.rows,
 }
 
 

@@ -9,11 +9,13 @@ import torch
 from torch import nn
 
 
-def add_model_argument(p: argparse.ArgumentParser) -> None:
+def add_model_argument(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
+    """--model and --device, and --backend for commands whose kernels take one."""
     p.add_argument("--model", default="small", help="zfnet (random weights), small (the bundled demo model), or a "
                    "weights file (zfaccel ZFNet, the demo model, or pytorchcv's ZFNet); default: small")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--backend", default="auto", choices=["auto", "triton", "native", "torch"])
+    if backend:
+        p.add_argument("--backend", default="auto", choices=["auto", "triton", "native", "torch"])
 
 
 def load_model(spec: str, device: str) -> nn.Module:

@@ -1,0 +1,233 @@
+"""Occlusion sensitivity (Zeiler & Fergus 2014, section 4.2, Fig. 7): a grey square slides over
+the image; at each position, the probability of the true class, the most probable label and the
+total activation of the feature map strongest on the unoccluded image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from zfaccel.analysis.occlusion_attribute import Inputs, occlusion_attribute
+from zfaccel.analysis.occlusion_engine import make_engine
+from zfaccel.analysis.occlusion_result import OcclusionResult
+
+
+def _pair(value: object, name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+    ):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be positive, got {tuple(pair)}")
+    return int(pair[0]), int(pair[1])
+
+
+def check_images(images: object, in_channels: int | None) -> torch.Tensor:
+    """(B, C, H, W) float images (a (C, H, W) image becomes B = 1); TypeError/ValueError naming ``images``."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be a float tensor, got {images.dtype}")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.numel() == 0:
+        raise ValueError(f"images must be a non-empty (B, 3, H, W) tensor, got shape {tuple(images.shape)}")
+    if in_channels is not None and images.shape[1] != in_channels:
+        raise ValueError(f"images have {images.shape[1]} channels; the model takes {in_channels}")
+    return images
+
+
+def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
+    """The occluder's content as (B, C, H, W) in images' dtype: None (0, the data's mean grey in the
+    normalised input space), a float, a per-channel colour (C,), or a (C, H, W) / (B, C, H, W) image."""
+    if baseline is None:
+        baseline = 0.0
+    if isinstance(baseline, bool):
+        raise TypeError("baseline must be a float, a per-channel colour or an image, got a bool")
+    if isinstance(baseline, int | float):
+        return torch.full_like(images, float(baseline))
+    if isinstance(baseline, Sequence) and not isinstance(baseline, str):
+        baseline = torch.tensor([float(v) for v in baseline])
+    if not isinstance(baseline, torch.Tensor):
+        raise TypeError(f"baseline must be a float, a per-channel colour or an image, got {type(baseline).__name__}")
+    b = baseline.to(images.device, images.dtype)
+    c = images.shape[1]
+    if b.dim() == 0:
+        b = b.view(1, 1, 1, 1)
+    elif b.dim() == 1 and b.numel() == c:
+        b = b.view(1, c, 1, 1)
+    elif b.dim() == 3:
+        b = b.unsqueeze(0)
+    try:
+        return b.expand_as(images).contiguous()
+    except RuntimeError:
+        raise ValueError(
+            f"baseline of shape {tuple(baseline.shape)} is neither a float, a colour of {c} values nor an "
+            f"image of shape {tuple(images.shape[1:])} or {tuple(images.shape)}"
+        ) from None
+
+
+def check_target(target: object, clean_label: torch.Tensor, classes: int) -> torch.Tensor:
+    """One class per image as (B,) int64; ValueError/TypeError naming ``target``."""
+    b = clean_label.shape[0]
+    if target is None:
+        return clean_label.clone()
+    if isinstance(target, bool):
+        raise TypeError("target must be an int, a list of ints or an int tensor, got a bool")
+    if isinstance(target, int):
+        target = [target] * b
+    if isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise TypeError(f"target must hold integer classes, got {target.dtype}")
+        t = target.reshape(-1).to(torch.int64).cpu()
+    elif isinstance(target, Sequence) and all(isinstance(v, int) and not isinstance(v, bool) for v in target):
+        t = torch.tensor(list(target), dtype=torch.int64)
+    else:
+        raise TypeError(f"target must be an int, a list of ints or an int tensor, got {target!r}")
+    if t.numel() != b:
+        raise ValueError(f"target must give one class per image ({b}), got {t.numel()}")
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= classes):
+        raise ValueError(f"target classes must lie in 0..{classes - 1}, got {t.tolist()}")
+    return t
+
+
+def grid(size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
+    """(nH, nW): occluder corners at 0, s, 2s, ... while the window lies wholly inside the image."""
+    return tuple((size[i] - window[i]) // stride[i] + 1 for i in range(2))
+
+
+def positions_of(b: int, n: tuple[int, int], stride: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """(B * nH * nW, 3) int64 rows (image, row, col), image-major then row-major."""
+    img = torch.arange(b).repeat_interleave(n[0] * n[1])
+    rows = (torch.arange(n[0]) * stride[0]).repeat_interleave(n[1]).repeat(b)
+    cols = (torch.arange(n[1]) * stride[1]).repeat(n[0] * b)
+    return torch.stack([img, rows, cols], 1).to(device)
+
+
+class Occlusion:
+    """Occlusion sensitivity maps of a CNN (paper Fig. 7), by exact incremental inference.
+
+    Args:
+        model: a plain CNN (ZFNet, torchvision-style AlexNet / VGG, the demo model, an
+            nn.Sequential of a features Sequential and a head) for the fast incremental path;
+            any other model runs by full re-inference, with a warning. Weights are read, never
+            changed; the model runs in eval mode.
+
+    Example:
+        >>> occ = zfaccel.Occlusion(zfaccel.models.zfnet())
+        >>> res = occ.sweep(torch.randn(1, 3, 224, 224), window=32, stride=8)   # 25 x 25 positions
+        >>> res.prob.shape
+        torch.Size([1, 25, 25])
+    """
+
+    # The grid is evaluated in chunks of this many positions: bounds the (P, K) logits held at once.
+    CHUNK = 4096
+
+    def __init__(self, model: nn.Module) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+
+    def sweep(
+        self,
+        images: torch.Tensor,
+        target: int | Sequence[int] | torch.Tensor | None = None,
+        window: int | tuple[int, int] = (32, 32),
+        stride: int | tuple[int, int] = (8, 8),
+        baseline: float | Sequence[float] | torch.Tensor | None = None,
+        feature_layer: str | int = "conv5",
+        batch_size: int | None = None,
+        max_memory: int | None = None,
+        incremental: bool = True,
+        show_progress: bool = False,
+    ) -> OcclusionResult:
+        """Slide the occluder over each image and record the paper's three maps.
+
+        Args:
+            images: (B, 3, H, W) float, the model's (normalised) inputs, on the model's device and dtype.
+            target: one class per image (list or int tensor); default: each image's unoccluded prediction.
+            window: the occluder's (height, width) in pixels, or one int; at most the image's size.
+            stride: the step between occluder positions (rows, cols), or one int.
+            baseline: what the occluder shows: a float, a per-channel colour (3,), or an image
+                (3, H, W) / (B, 3, H, W); default 0, the data's mean grey in normalised inputs.
+            feature_layer: the layer whose strongest map is totalled (a name like "conv5" or an index
+                into model.features).
+            batch_size: positions per batch (default: what ``max_memory`` allows, capped for speed).
+            max_memory: bytes a batch may take (default: a quarter of the free memory).
+            incremental: False runs full re-inference of every occluded image (same numbers, slower).
+            show_progress: a tqdm bar over positions.
+
+        Returns:
+            :class:`OcclusionResult` with (B, nH, nW) maps, positions at corners 0, s, 2s, ... while
+            the window lies wholly inside the image, row-major. The feature map is the one with the
+            largest activation on the unoccluded image.
+        """
+        window_hw, stride_hw = _pair(window, "window"), _pair(stride, "stride")
+        if not isinstance(show_progress, bool):
+            raise TypeError(f"show_progress must be a bool, got {show_progress!r}")
+        engine = make_engine(self.model, feature_layer, incremental=incremental, batch_size=batch_size,
+                             max_memory=max_memory)  # fmt: skip
+        first = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
+        images = check_images(images, first.in_channels if first is not None else None)
+        size = tuple(images.shape[-2:])
+        if window_hw[0] > size[0] or window_hw[1] > size[1]:
+            raise ValueError(f"window {window_hw} is larger than the images ({size[0]} x {size[1]})")
+        base = baseline_images(baseline, images)
+        engine.prepare(images, base)
+        b = images.shape[0]
+        clean_label = engine.clean_logits.argmax(1).cpu()
+        tgt = check_target(target, clean_label, engine.clean_logits.shape[1])
+        channel = engine.clean_peaks.argmax(1).cpu()
+        n = grid(size, window_hw, stride_hw)
+        positions = positions_of(b, n, stride_hw, images.device)
+        prob = torch.empty(len(positions))
+        label = torch.empty(len(positions), dtype=torch.int64)
+        feature = torch.empty(len(positions))
+        img_of = positions[:, 0].cpu()
+        with tqdm(total=len(positions), desc="occlusion", unit="pos", disable=not show_progress) as bar:
+            for i in range(0, len(positions), self.CHUNK):
+                j = min(len(positions), i + self.CHUNK)
+                logits, feats = engine.evaluate(positions[i:j], window_hw, progress=bar.update)
+                logits, feats, img = logits.cpu(), feats.cpu(), img_of[i:j]
+                prob[i:j] = torch.softmax(logits, 1).gather(1, tgt[img, None])[:, 0]
+                label[i:j] = logits.argmax(1)
+                feature[i:j] = feats.gather(1, channel[img, None])[:, 0]
+        clean_logits, clean_feats = engine.clean_logits.cpu(), engine.clean_features.cpu()
+        ar = torch.arange(b)
+        return OcclusionResult(
+            images=images.detach().float().cpu(),
+            prob=prob.view(b, *n),
+            label=label.view(b, *n),
+            feature=feature.view(b, *n),
+            feature_channel=channel,
+            target=tgt,
+            clean_prob=torch.softmax(clean_logits, 1)[ar, tgt],
+            clean_label=clean_label,
+            clean_feature=clean_feats[ar, channel],
+            window=window_hw,
+            stride=stride_hw,
+            feature_layer=feature_layer,
+        )
+
+    def attribute(
+        self,
+        inputs: Inputs,
+        sliding_window_shapes: tuple[int, ...] | tuple[tuple[int, ...], ...],
+        strides: None | int | tuple = None,
+        baselines: None | int | float | torch.Tensor | tuple = None,
+        target: None | int | tuple | torch.Tensor | list = None,
+        additional_forward_args: Any = None,
+        perturbations_per_eval: int = 1,
+        show_progress: bool = False,
+    ) -> Inputs:
+        """``captum.attr.Occlusion(model).attribute(...)``: the same call and numbers, by the incremental
+        engine where it applies (see :func:`zfaccel.analysis.occlusion_attribute.occlusion_attribute`)."""
+        return occlusion_attribute(self.model, inputs, sliding_window_shapes, strides, baselines, target,
+                                   additional_forward_args, perturbations_per_eval, show_progress)  # fmt: skip

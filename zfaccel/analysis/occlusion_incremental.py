@@ -1,0 +1,182 @@
+"""Exact incremental occlusion inference (Krypton: Nakandala et al., SIGMOD 2019).
+
+The clean image runs once and every stage's input is kept (padded with what the
+layer pads with: 0 for convolutions, -inf for pools). For a batch of occluder
+positions each stage recomputes only the region the occluder can change
+(occlusion_plan.py), one batched layer call on a (P, C, h, w) tensor:
+
+- stage 0 reads its crops of the occluded images straight from
+  ``zfaccel.occlusion_batch`` (image, baseline and position; never full copies);
+- later stages cut each position's crop out of the cached clean input and paste
+  the previous stage's recomputed region over it;
+- once a region covers the whole map the remaining stages run on whole maps,
+  and the head runs in full.
+
+On ZFNet (224 px, window 32, stride 8) the convolutions shrink from 1.11 GMAC to
+about 0.3 GMAC per position; the 59 MMAC head stays. Results equal full
+re-inference to float rounding (the same sums, in other blockings).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from zfaccel.analysis.occlusion_engine import FullEngine
+from zfaccel.analysis.occlusion_macs import head_macs
+from zfaccel.analysis.occlusion_plan import Region, changed_sizes, plan
+from zfaccel.analysis.occlusion_stages import Stage
+from zfaccel.ops import occlusion_batch
+
+Pair = tuple[int, int]
+
+
+def cut_crops(source: torch.Tensor, image: list[int], top: list[int], left: list[int], size: Pair) -> torch.Tensor:
+    """source (B, C, H, W) -> (P, C, size) copies of source[image[p], :, top[p]:, left[p]:].
+
+    One torch.stack of P views: 1.2 ms at (64, 96, 23, 23) on 2 cores, against 24 ms for
+    a vectorised torch.gather of the same cells (index arithmetic per element).
+    """
+    h, w = size
+    return torch.stack([source[b, :, t : t + h, s : s + w] for b, t, s in zip(image, top, left, strict=True)])
+
+
+def paste(crop: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor], region: Region, signal: torch.Tensor) -> None:
+    """Write ``signal`` (P, C, region.size), the recomputed ``region``, over ``crop`` (P, C, h, w) whose
+    cell (0, 0) is at map cell ``start`` (per dim (P,) int64), where they overlap.
+
+    Positions are grouped by their overlap (a batch holds a few distinct ones: interior positions
+    share one), so the copy is a few batched slice assignments, not one per position.
+    """
+    parts = []
+    for i in range(2):
+        lo = torch.maximum(start[i], region.origin[i])
+        hi = torch.minimum(start[i] + crop.shape[2 + i], region.origin[i] + region.size[i])
+        parts += [lo - start[i], lo - region.origin[i], (hi - lo).clamp_min(0)]
+    keys = torch.stack(parts, 1)
+    groups, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    everyone = len(groups) == 1
+    for g, (dr, sr, nr, dc, sc, nc) in enumerate(groups.tolist()):
+        if nr == 0 or nc == 0:
+            continue
+        if everyone:
+            crop[:, :, dr : dr + nr, dc : dc + nc] = signal[:, :, sr : sr + nr, sc : sc + nc]
+        else:
+            idx = (inverse == g).nonzero()[:, 0].to(crop.device)
+            crop[idx, :, dr : dr + nr, dc : dc + nc] = signal[idx, :, sr : sr + nr, sc : sc + nc]
+
+
+class IncrementalEngine(FullEngine):
+    """Exact incremental inference for plain CNNs whose features start with a convolution
+    (built by :func:`zfaccel.analysis.occlusion_engine.make_engine`)."""
+
+    incremental = True
+
+    def __init__(self, model, feature_layer="conv5", *, batch_size=None, max_memory=None, plain=None):
+        super().__init__(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain)
+        self.macs_done = 0  # multiply-accumulates of the convolutions and the head, all evaluate() calls
+        self.positions_done = 0
+
+    # ---------------------------------------------------------------- clean pass
+    def _clean(self, images):
+        x = images
+        self.sizes: list[Pair] = [tuple(images.shape[-2:])]
+        self.sources: dict[int, tuple[torch.Tensor, Pair]] = {}  # stage -> (padded clean input, (top, left))
+        self.channels: list[int] = [images.shape[1]]
+        feature_maps = None
+        for j, stage in enumerate(self.stages):
+            out_size = stage.output_size(self.sizes[-1])
+            if stage.geometric and j > 0:
+                self.sources[j] = self._padded(stage, x, out_size)
+            x = stage.full(x)
+            self.sizes.append(tuple(x.shape[-2:]))
+            self.channels.append(x.shape[1])
+            if stage.stop == self.tap:
+                feature_maps = x
+                # Integral image (float64): any region's clean total in 4 reads.
+                self.integral = F.pad(x.double().cumsum(2).cumsum(3), (1, 0, 1, 0))
+                self.clean_totals = x.double().sum((2, 3))
+        self.last_clean = x
+        self.head_macs = head_macs(self.plain.head, x[:1])
+        logits = self.plain.head(x)
+        return logits, feature_maps
+
+    @staticmethod
+    def _padded(stage: Stage, x: torch.Tensor, out_size: Pair) -> tuple[torch.Tensor, Pair]:
+        """x padded so every crop of the stage lies inside: p before, p (+ ceil_mode's overhang) after."""
+        k, s, p, d = stage.params()
+        n = x.shape[-2:]
+        after = [max(0, (out_size[i] - 1) * s[i] - p[i] + (k[i] - 1) * d[i] + 1 - n[i]) for i in range(2)]
+        return F.pad(x, (p[1], after[1], p[0], after[0]), value=stage.pad_value), (p[0], p[1])
+
+    # ---------------------------------------------------------------- batches
+    def _evaluate_batch(self, positions, window):
+        pos = positions.cpu()
+        image = pos[:, 0].tolist()
+        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        x = feats = None
+        prev = None
+        for j, (stage, pl) in enumerate(zip(self.stages, plans, strict=True)):
+            cells = pl.region.size[0] * pl.region.size[1]
+            self.macs_done += len(pos) * stage.macs(cells, self.channels[j])
+            if pl.whole_input:
+                x = stage.full(x)
+            elif not stage.geometric:
+                x = stage.pointwise(x)
+            else:
+                if j == 0:
+                    origins = torch.stack(pl.crop_start, 1).to(positions.device)
+                    crop = occlusion_batch(self.images, self.baseline, positions, window, origins, pl.crop_size,
+                                           backend=self.occlusion_backend)  # fmt: skip
+                else:
+                    source, (top, left) = self.sources[j]
+                    crop = cut_crops(source, image, (pl.crop_start[0] + top).tolist(),
+                                     (pl.crop_start[1] + left).tolist(), pl.crop_size)  # fmt: skip
+                    paste(crop, pl.crop_start, prev, x)
+                x = stage.cropped(crop)
+            if stage.stop == self.tap:
+                feats = self._feature_totals(x, pl.region, pos[:, 0])
+            prev = pl.region
+        if not prev.whole:
+            full = cut_crops(self.last_clean, image, [0] * len(image), [0] * len(image), prev.map_size)
+            zero = torch.zeros(len(pos), dtype=torch.int64)
+            paste(full, (zero, zero), prev, x)
+            x = full
+        self.macs_done += len(pos) * self.head_macs
+        self.positions_done += len(pos)
+        return self.plain.head(x), feats
+
+    def _feature_totals(self, x: torch.Tensor, region: Region, image: torch.Tensor) -> torch.Tensor:
+        """(P, C) totals of the feature maps: the region's new sum plus the clean sum outside it."""
+        if region.whole:
+            return x.float().sum((2, 3))
+        dev = x.device
+        r0, c0 = region.origin[0].to(dev), region.origin[1].to(dev)
+        r1, c1 = r0 + region.size[0], c0 + region.size[1]
+        b = image.to(dev)
+        s = self.integral
+        clean = s[b, :, r1, c1] - s[b, :, r0, c1] - s[b, :, r1, c0] + s[b, :, r0, c0]
+        return (self.clean_totals[b] + x.double().sum((2, 3)) - clean).float()
+
+    # ---------------------------------------------------------------- scheduling
+    def _order(self, positions, window):
+        """Positions grouped by their changed-region sizes, so a batch's crops (its largest) waste little."""
+        pos = positions.cpu()
+        sizes = changed_sizes(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        keys = torch.stack([t for pair in sizes for t in pair], 1)
+        inverse = torch.unique(keys, dim=0, return_inverse=True)[1]
+        return torch.sort(inverse, stable=True)[1].to(positions.device)
+
+    def _bytes_per_position(self, positions, window):
+        pos = positions.cpu()
+        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        total = 0
+        for j, pl in enumerate(plans):
+            out = pl.region.size[0] * pl.region.size[1] * self.channels[j + 1]
+            crop = pl.crop_size[0] * pl.crop_size[1] * self.channels[j] if pl.crop_size else 0
+            total = max(total, 2 * crop + 2 * out)  # the crop, its stacked views' copy, the output, pointwise temps
+        return total * self.images.element_size() * 2
+
+    def _default_batch(self) -> int:
+        # oneDNN keeps 2 cores busy from about 32 positions of ZFNet crops on; 64 measured best.
+        return 64 if self.images.device.type == "cpu" else 512

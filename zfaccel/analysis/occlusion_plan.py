@@ -1,0 +1,106 @@
+"""Where each stage recomputes for a batch of occluder positions: exact changed intervals and crops.
+
+For each stage and position, ``lo, hi`` (P,) int64 is the exact interval of output
+rows (columns) the occluder can change: ``affected`` of the previous interval,
+starting from the occluder's own rows. A batch recomputes one region size per stage,
+the largest ``hi - lo`` of its positions, so that each stage is ONE batched
+convolution on a (P, C, h, w) tensor; each position's region starts at ``lo``,
+shifted inward at the border to stay inside the map (recomputing a few clean cells
+is still exact). Once a region covers the whole map the stage, and every stage
+after it, runs on whole maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from zfaccel.analysis.occlusion_stages import Stage, affected, span
+
+Pair = tuple[int, int]
+
+
+@dataclass
+class Region:
+    """Per dimension (0: rows, 1: cols): ``origin`` (P,) int64 first output cell, ``size`` cells,
+    in a map of ``map_size``; ``lo``/``hi`` (P,) the exact changed interval inside it."""
+
+    origin: tuple[torch.Tensor, torch.Tensor]
+    size: Pair
+    map_size: Pair
+    lo: tuple[torch.Tensor, torch.Tensor]
+    hi: tuple[torch.Tensor, torch.Tensor]
+
+    @property
+    def whole(self) -> bool:
+        return self.size == self.map_size
+
+
+@dataclass
+class StagePlan:
+    """One stage's work for a batch: the output ``region`` and, for geometric stages in crop mode,
+    each position's input crop start ``crop_start`` (per dim, (P,) int64, input coordinates,
+    may be negative: padding) and the crop's size ``crop_size``."""
+
+    region: Region
+    crop_start: tuple[torch.Tensor, torch.Tensor] | None
+    crop_size: Pair | None
+    whole_input: bool  # the input is already a whole map: run the stage on whole maps
+
+
+def changed_sizes(
+    stages: list[Stage], sizes: list[Pair], rows: torch.Tensor, cols: torch.Tensor, window: Pair
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per stage, the exact changed interval lengths (rows (P,), cols (P,)) of each position's output.
+
+    ``sizes[j]`` is stage j's input size (and ``sizes[j + 1]`` its output size).
+    """
+    out = []
+    ivals = _start(rows, cols, window, sizes[0])
+    for j, stage in enumerate(stages):
+        ivals = _step(stage, ivals, sizes[j + 1])
+        out.append(tuple(hi - lo for lo, hi in ivals))
+    return out
+
+
+def _start(rows, cols, window, size):
+    return [
+        (rows.clamp(0, size[0]), (rows + window[0]).clamp(0, size[0])),
+        (cols.clamp(0, size[1]), (cols + window[1]).clamp(0, size[1])),
+    ]
+
+
+def _step(stage: Stage, ivals, out_size: Pair):
+    if not stage.geometric:
+        return ivals
+    k, s, p, d = stage.params()
+    return [affected(ivals[i][0], ivals[i][1], k[i], s[i], p[i], d[i], out_size[i]) for i in range(2)]
+
+
+def plan(stages: list[Stage], sizes: list[Pair], rows: torch.Tensor, cols: torch.Tensor, window: Pair):
+    """The StagePlan of every stage for occluders with top-left corners (rows, cols) (P,) int64."""
+    plans: list[StagePlan] = []
+    ivals = _start(rows, cols, window, sizes[0])
+    whole = False
+    for j, stage in enumerate(stages):
+        ivals = _step(stage, ivals, sizes[j + 1])
+        if whole:
+            region = Region((rows * 0, cols * 0), sizes[j + 1], sizes[j + 1], *zip(*ivals, strict=True))
+            plans.append(StagePlan(region, None, None, True))
+            continue
+        if not stage.geometric:
+            prev = plans[-1].region
+            region = Region(prev.origin, prev.size, prev.map_size, *zip(*ivals, strict=True))
+            plans.append(StagePlan(region, None, None, False))
+            continue
+        k, s, p, d = stage.params()
+        n = sizes[j + 1]
+        size = tuple(min(n[i], max(1, int((ivals[i][1] - ivals[i][0]).max()))) for i in range(2))
+        origin = tuple((ivals[i][0]).clamp(0, n[i] - size[i]) for i in range(2))
+        start = tuple(origin[i] * s[i] - p[i] for i in range(2))
+        crop = tuple(span(size[i], k[i], s[i], d[i]) for i in range(2))
+        region = Region(origin, size, n, *zip(*ivals, strict=True))
+        plans.append(StagePlan(region, start, crop, False))
+        whole = region.whole
+    return plans
