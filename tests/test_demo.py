@@ -23,10 +23,11 @@ def tiny():
 def test_demo_writes_every_figure(tiny, tmp_path):
     model, data = tiny
     names = [f"c{i}" for i in range(10)]
-    out = run_demo(tmp_path / "demo", model=model, data=data, class_names=names, images=3, occluded=0,
+    out = run_demo(tmp_path / "demo", model=model, data=data, class_names=names, images=3, occluded=1,
                    show_progress=False)  # fmt: skip
     assert [p.name for p in out.projections] == ["0_c0.png", "1_c1.png", "2_c2.png"]
     assert [p.stem for p in out.top9] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert [p.name for p in out.occlusion] == ["0_c0.png"]
     for path in out.all():
         with Image.open(path) as img:
             assert img.size[0] > 100 and img.size[1] > 100, path

@@ -145,9 +145,8 @@ def run_demo(
             examples[:occluded], window=OCCLUSION_WINDOW, stride=OCCLUSION_STRIDE, show_progress=show_progress
         )
         for i in range(occluded):
-            result.occlusion.append(
-                res.render_panel(i, folder / "occlusion" / f"{i}_{names[i]}.png", class_names=class_names)
-            )
+            path = folder / "occlusion" / f"{i}_{names[i]}.png"
+            result.occlusion.append(res.render_panel(path, i, class_names=class_names, preprocessing=prep))
 
     result.seconds = time.perf_counter() - start
     result.index = _write_index(result)
