@@ -156,9 +156,10 @@ def test_bad_arguments_name_themselves(vgg, gen, kwargs, error, match):
         (torch.zeros(2, 1, 32, 32), ValueError),
         (torch.zeros(0, 3, 32, 32), ValueError),
         (torch.zeros(1, 3, 32, 32, dtype=torch.int64), TypeError),
+        (torch.zeros(1, 3, 32, 32, dtype=torch.float64), TypeError),
         ([[0.0]], TypeError),
     ],
-    ids=["3d-wrong", "channels", "empty", "int", "list"],
+    ids=["3d-wrong", "channels", "empty", "int", "float64-model-float32", "list"],
 )
 def test_bad_images(vgg, images, error):
     with pytest.raises(error, match="images"):

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from zfaccel.analysis.occlusion_engine import FullEngine
 from zfaccel.analysis.occlusion_macs import head_macs
 from zfaccel.analysis.occlusion_plan import Region, changed_sizes, plan
 from zfaccel.analysis.occlusion_stages import Stage
+from zfaccel.models.plain import PlainCNN
 from zfaccel.ops import occlusion_batch
 
 Pair = tuple[int, int]
@@ -75,7 +77,15 @@ class IncrementalEngine(FullEngine):
 
     incremental = True
 
-    def __init__(self, model, feature_layer="conv5", *, batch_size=None, max_memory=None, plain=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        feature_layer: str | int = "conv5",
+        *,
+        batch_size: int | None = None,
+        max_memory: int | None = None,
+        plain: PlainCNN | None = None,
+    ) -> None:
         super().__init__(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain)
         self.macs_done = 0  # multiply-accumulates of the convolutions and the head, all evaluate() calls
         self.positions_done = 0
