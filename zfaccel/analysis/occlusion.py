@@ -176,6 +176,10 @@ class Occlusion:
                              max_memory=max_memory)  # fmt: skip
         first = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
         images = check_images(images, first.in_channels if first is not None else None)
+        param = next(self.model.parameters(), None)
+        if param is not None and (images.dtype != param.dtype or images.device != param.device):
+            raise TypeError(f"images must have the model's dtype and device ({param.dtype} on {param.device}), "
+                            f"got {images.dtype} on {images.device}")  # fmt: skip
         size = tuple(images.shape[-2:])
         if window_hw[0] > size[0] or window_hw[1] > size[1]:
             raise ValueError(f"window {window_hw} is larger than the images ({size[0]} x {size[1]})")

@@ -62,7 +62,9 @@ class OcclusionEngine:
 
     incremental = False
 
-    def __init__(self, model: nn.Module, feature_layer: str | int, batch_size: int | None, max_memory: int | None):
+    def __init__(
+        self, model: nn.Module, feature_layer: str | int, batch_size: int | None, max_memory: int | None
+    ) -> None:
         self.model = model
         self.feature_layer = feature_layer
         self.batch_size = check_batch_size(batch_size)
@@ -154,7 +156,15 @@ class FullEngine(OcclusionEngine):
     ``forward`` with a hook on the module named ``feature_layer`` (a ``named_modules()`` name).
     """
 
-    def __init__(self, model, feature_layer="conv5", *, batch_size=None, max_memory=None, plain=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        feature_layer: str | int = "conv5",
+        *,
+        batch_size: int | None = None,
+        max_memory: int | None = None,
+        plain: PlainCNN | None = None,
+    ) -> None:
         super().__init__(model, feature_layer, batch_size, max_memory)
         self.plain: PlainCNN | None = plain
         if plain is not None:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from zfaccel.analysis.occlusion_engine import FullEngine
 from zfaccel.analysis.occlusion_macs import head_macs
 from zfaccel.analysis.occlusion_plan import Region, changed_sizes, plan
 from zfaccel.analysis.occlusion_stages import Stage
+from zfaccel.models.plain import PlainCNN
 from zfaccel.ops import occlusion_batch
 
 Pair = tuple[int, int]
@@ -41,29 +43,32 @@ def cut_crops(source: torch.Tensor, image: list[int], top: list[int], left: list
     return torch.stack([source[b, :, t : t + h, s : s + w] for b, t, s in zip(image, top, left, strict=True)])
 
 
-def paste(crop: torch.Tensor, start: tuple[torch.Tensor, torch.Tensor], region: Region, signal: torch.Tensor) -> None:
-    """Write ``signal`` (P, C, region.size), the recomputed ``region``, over ``crop`` (P, C, h, w) whose
-    cell (0, 0) is at map cell ``start`` (per dim (P,) int64), where they overlap.
-
-    Positions are grouped by their overlap (a batch holds a few distinct ones: interior positions
-    share one), so the copy is a few batched slice assignments, not one per position.
-    """
+def overlap(crop_size: Pair, start: tuple[torch.Tensor, torch.Tensor], region: Region) -> torch.Tensor:
+    """(P, 6) int64 rows (dst_row, src_row, rows, dst_col, src_col, cols): where ``region`` overlaps a
+    crop of ``crop_size`` whose cell (0, 0) is at map cell ``start`` (per dim (P,) int64)."""
     parts = []
     for i in range(2):
         lo = torch.maximum(start[i], region.origin[i])
-        hi = torch.minimum(start[i] + crop.shape[2 + i], region.origin[i] + region.size[i])
+        hi = torch.minimum(start[i] + crop_size[i], region.origin[i] + region.size[i])
         parts += [lo - start[i], lo - region.origin[i], (hi - lo).clamp_min(0)]
-    keys = torch.stack(parts, 1)
-    groups, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    everyone = len(groups) == 1
-    for g, (dr, sr, nr, dc, sc, nc) in enumerate(groups.tolist()):
-        if nr == 0 or nc == 0:
-            continue
-        if everyone:
-            crop[:, :, dr : dr + nr, dc : dc + nc] = signal[:, :, sr : sr + nr, sc : sc + nc]
-        else:
-            idx = (inverse == g).nonzero()[:, 0].to(crop.device)
-            crop[idx, :, dr : dr + nr, dc : dc + nc] = signal[idx, :, sr : sr + nr, sc : sc + nc]
+    return torch.stack(parts, 1)
+
+
+def paste(crop: torch.Tensor, keys: torch.Tensor, signal: torch.Tensor) -> None:
+    """Write ``signal`` (P, C, h', w'), a recomputed region, over ``crop`` (P, C, h, w) where they
+    overlap, as ``keys`` (P, 6) (see :func:`overlap`) says.
+
+    One slice assignment per run of consecutive positions with equal keys (the batch is sorted
+    so that a run is long): 0.3 ms for (64, 96, 19, 19) cells, against 23-40 ms for an
+    index_copy_ / index_put_ of half of them.
+    """
+    change = torch.ones(len(keys), dtype=torch.bool)
+    change[1:] = (keys[1:] != keys[:-1]).any(1)
+    starts = change.nonzero()[:, 0].tolist() + [len(keys)]
+    rows = keys[change].tolist()
+    for i, j, (dr, sr, nr, dc, sc, nc) in zip(starts[:-1], starts[1:], rows, strict=True):
+        if nr > 0 and nc > 0:
+            crop[i:j, :, dr : dr + nr, dc : dc + nc] = signal[i:j, :, sr : sr + nr, sc : sc + nc]
 
 
 class IncrementalEngine(FullEngine):
@@ -72,7 +77,15 @@ class IncrementalEngine(FullEngine):
 
     incremental = True
 
-    def __init__(self, model, feature_layer="conv5", *, batch_size=None, max_memory=None, plain=None):
+    def __init__(
+        self,
+        model: nn.Module,
+        feature_layer: str | int = "conv5",
+        *,
+        batch_size: int | None = None,
+        max_memory: int | None = None,
+        plain: PlainCNN | None = None,
+    ) -> None:
         super().__init__(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain)
         self.macs_done = 0  # multiply-accumulates of the convolutions and the head, all evaluate() calls
         self.positions_done = 0
@@ -112,8 +125,36 @@ class IncrementalEngine(FullEngine):
     # ---------------------------------------------------------------- batches
     def _evaluate_batch(self, positions, window):
         pos = positions.cpu()
+        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        keys = self._paste_keys(plans)
+        # Sort the batch by how its crops overlap, so that pastes are a few long slice copies.
+        if keys.shape[1] == 0:  # the first region already covers its whole map: nothing to paste
+            perm = torch.arange(len(pos))
+        else:
+            perm = torch.sort(torch.unique(keys, dim=0, return_inverse=True)[1], stable=True)[1]
+        logits, feats = self._run(positions[perm.to(positions.device)], window, [k[perm] for k in keys.split(6, 1)])
+        back = torch.empty_like(perm)
+        back[perm] = torch.arange(len(perm))
+        back = back.to(logits.device)
+        return logits[back], feats[back]
+
+    def _paste_keys(self, plans) -> torch.Tensor:
+        """(P, 6 * pastes) the overlap keys of every paste a batch does (stages > 0 in crop mode, the head)."""
+        keys, prev = [], None
+        for j, pl in enumerate(plans):
+            if j > 0 and pl.crop_size is not None:
+                keys.append(overlap(pl.crop_size, pl.crop_start, prev))
+            prev = pl.region
+        if not prev.whole:
+            zero = torch.zeros_like(prev.origin[0])
+            keys.append(overlap(prev.map_size, (zero, zero), prev))
+        return torch.cat(keys, 1) if keys else torch.zeros(len(prev.origin[0]), 0, dtype=torch.int64)
+
+    def _run(self, positions, window, keys):
+        pos = positions.cpu()
         image = pos[:, 0].tolist()
         plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        keys = iter(keys)
         x = feats = None
         prev = None
         for j, (stage, pl) in enumerate(zip(self.stages, plans, strict=True)):
@@ -132,15 +173,14 @@ class IncrementalEngine(FullEngine):
                     source, (top, left) = self.sources[j]
                     crop = cut_crops(source, image, (pl.crop_start[0] + top).tolist(),
                                      (pl.crop_start[1] + left).tolist(), pl.crop_size)  # fmt: skip
-                    paste(crop, pl.crop_start, prev, x)
+                    paste(crop, next(keys), x)
                 x = stage.cropped(crop)
             if stage.stop == self.tap:
                 feats = self._feature_totals(x, pl.region, pos[:, 0])
             prev = pl.region
         if not prev.whole:
             full = cut_crops(self.last_clean, image, [0] * len(image), [0] * len(image), prev.map_size)
-            zero = torch.zeros(len(pos), dtype=torch.int64)
-            paste(full, (zero, zero), prev, x)
+            paste(full, next(keys), x)
             x = full
         self.macs_done += len(pos) * self.head_macs
         self.positions_done += len(pos)
