@@ -18,9 +18,9 @@ USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, Bac
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zfaccel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    from zfaccel.cli import bench, deconv, topk
+    from zfaccel.cli import bench, deconv, topk, train
 
-    for command in (bench, deconv, topk):
+    for command in (bench, deconv, topk, train):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     try:
