@@ -84,7 +84,8 @@ def test_existing_checkpoint_needs_resume_and_the_same_settings(finished):
         ({"epochs": 0}, ValueError, "epochs must be at least 1"),
         ({"batch_size": 512}, ValueError, "train_size \\(256\\) must be at least batch_size"),
         ({"lr": 0.0}, ValueError, "lr must be positive"),
-        ({"epochs": 2.0}, TypeError, "epochs must be a int"),
+        ({"epochs": 2.0}, TypeError, "epochs must be an int"),
+        ({"lr": "0.1"}, TypeError, "lr must be a number"),
     ],
 )
 def test_bad_settings(tmp_path, change, error, match):

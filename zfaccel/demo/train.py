@@ -65,9 +65,9 @@ class TrainConfig:
         """ValueError naming the first bad field."""
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            expected = (int, float) if field.type == "float" else int
+            expected, kind = ((int, float), "a number") if field.type == "float" else (int, "an int")
             if isinstance(value, bool) or not isinstance(value, expected):
-                raise TypeError(f"{field.name} must be a {field.type}, got {value!r}")
+                raise TypeError(f"{field.name} must be {kind}, got {value!r}")
         lows = {"epochs": 1, "batch_size": 1, "test_size": 1, "threads": 1, "probe_size": 1, "evolution_channels": 1}
         for name, low in {**lows, "seed": 0, "data_seed": 0, "weight_decay": 0, "label_smoothing": 0}.items():
             if getattr(self, name) < low:
@@ -146,7 +146,7 @@ def _restore_or_check(path: Path, config: TrainConfig, resume: bool) -> dict | N
             f"{str(path.parent)!r} already holds a training checkpoint; resume it (--resume) or choose another --out"
         )
     state = load_checkpoint(path)
-    saved = {k: v for k, v in state["config"].items()}
+    saved = state["config"]
     wanted = dataclasses.asdict(config)
     differ = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in wanted.items() if saved.get(k) != v]
     if differ:
