@@ -102,3 +102,14 @@ def test_cli_trains_resumes_and_reports(tmp_path, capsys):
     assert main([*args, "--resume"]) == 0  # finished already: writes the final files again
     assert main(["train", "--out", str(tmp_path / "x"), "--epochs", "0"]) == 2
     assert "epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_bundle_replaces_only_the_bundled_files(tmp_path, monkeypatch, capsys):
+    import zfaccel.models.registry as registry
+
+    assets = tmp_path / "assets"
+    monkeypatch.setattr(registry, "SMALL_WEIGHTS", assets / WEIGHTS)  # never the real package's files
+    args = ["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--train-size", "128", "--test-size", "32"]
+    assert main([*args, "--quiet", "--bundle"]) == 0
+    assert sorted(p.name for p in assets.iterdir()) == sorted([WEIGHTS, LOG, EVOLUTION])
+    assert "replaced the bundled" in capsys.readouterr().out
