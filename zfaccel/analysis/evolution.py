@@ -71,6 +71,21 @@ class FeatureEvolution:
         self._write()
         return {"top_activation": summary}
 
+    def restore(self, last_epoch: int) -> list[int]:
+        """Read back the epochs up to ``last_epoch`` from ``path`` (a resumed training), dropping any
+        later one (recorded before an interruption lost its checkpoint). Returns the epochs kept."""
+        if not self.path.is_file():
+            return []
+        with np.load(self.path) as data:
+            epochs = data["epochs"].tolist()
+            keep = [i for i, e in enumerate(epochs) if e <= last_epoch]
+            names = sorted({k.split("/")[0] for k in data.files if "/" in k})
+            self.chosen = {n: data[f"{n}/channels"].tolist() for n in names}
+            self.pictures = {n: list(data[f"{n}/pictures"][keep]) for n in names}
+            self.values = {n: data[f"{n}/values"][keep].tolist() for n in names}
+        self.epochs = [epochs[i] for i in keep]
+        return self.epochs
+
     def _write(self) -> None:
         arrays = {"epochs": np.array(self.epochs)}
         for name in self.chosen:

@@ -18,9 +18,9 @@ USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, Bac
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zfaccel", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    from zfaccel.cli import bench, deconv, demo, occlusion, topk
+    from zfaccel.cli import bench, deconv, demo, occlusion, topk, train
 
-    for command in (demo, deconv, topk, occlusion, bench):
+    for command in (demo, train, deconv, topk, occlusion, bench):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     try:

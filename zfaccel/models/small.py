@@ -13,39 +13,58 @@ fully connected layers), scaled to 64 x 64 inputs (about 20 MMAC per image):
     conv5  64 x 3x3, padding 1       -> 64 x 8 x 8
     pool5  3x3 / 2, ceil_mode        -> 64 x 4 x 4
     fc6 256, fc7 256 (ReLU, dropout), fc8 num_classes
+
+One addition to ZFNet: a BatchNorm2d between each convolution and its ReLU.
+Without it, AdamW at 3e-3 left the loss at ln(10) = 2.30 for 4 epochs on the
+shapes data; with it the model passes 90 % within a few epochs. The deconvnet
+passes BatchNorm through unchanged, as it does LRN.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from zfaccel.demo.shapes import CLASSES, MEAN, STD
 from zfaccel.nn import MaxPool2d
 
 INPUT_SIZE = 64
 
 
 class SmallZFNet(nn.Module):
-    """``features`` -> flatten -> ``classifier``, for (N, 3, 64, 64) inputs."""
+    """``features`` -> flatten -> ``classifier``, for (N, 3, 64, 64) inputs.
 
-    def __init__(self, num_classes: int = 10, *, dropout: float = 0.3) -> None:
+    ``input_size``, ``mean`` and ``std`` tell zfaccel.models.preprocessing how images reach it:
+    64 x 64 pixels normalised with the shapes data's per-channel statistics.
+    """
+
+    input_size = INPUT_SIZE
+    mean = MEAN
+    std = STD
+
+    def __init__(self, num_classes: int = len(CLASSES), *, dropout: float = 0.3) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
         self.features = nn.Sequential(
             nn.Conv2d(3, 32, 5, stride=2, padding=2),
+            nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
             MaxPool2d(3, 2, ceil_mode=True),
             lrn(),
             nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             MaxPool2d(3, 2, ceil_mode=True),
             lrn(),
             nn.Conv2d(64, 96, 3, padding=1),
+            nn.BatchNorm2d(96),
             nn.ReLU(inplace=True),
             nn.Conv2d(96, 96, 3, padding=1),
+            nn.BatchNorm2d(96),
             nn.ReLU(inplace=True),
             nn.Conv2d(96, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
             MaxPool2d(3, 2, ceil_mode=True),
         )
@@ -64,6 +83,6 @@ class SmallZFNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def small_zfnet(num_classes: int = 10) -> SmallZFNet:
+def small_zfnet(num_classes: int = len(CLASSES)) -> SmallZFNet:
     """The demo model with random weights; ``zfaccel.models.pretrained_small()`` loads the bundled ones."""
     return SmallZFNet(num_classes)

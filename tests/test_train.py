@@ -1,0 +1,115 @@
+"""zfaccel train: tiny runs through the Python API and the CLI, resuming, and what the files hold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from zfaccel.cli.main import main
+from zfaccel.demo.train import CHECKPOINT, EVOLUTION, FIGURE, LOG, WEIGHTS, TrainConfig, train
+from zfaccel.models import load_model, small_zfnet
+
+# 256 training images in 4 batches, 64 test images, 16 probe images, 1 followed map per layer:
+# a couple of seconds per epoch on 2 busy cores.
+TINY = TrainConfig(epochs=2, train_size=256, test_size=64, batch_size=64, probe_size=16, evolution_channels=1)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_after(last: int):
+    def on_epoch(epoch: int, entry: dict) -> None:
+        if epoch == last:
+            raise Interrupt
+
+    return on_epoch
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    return out, train(out, TINY, show_progress=False)
+
+
+def test_outputs_load_without_unpickling_code(finished):
+    out, result = finished
+    assert result.weights == out / WEIGHTS and (out / FIGURE).is_file()
+    state = torch.load(out / WEIGHTS, weights_only=True)
+    assert all(v.dtype in (torch.float32, torch.int64) for v in state.values())
+    small_zfnet().load_state_dict(state)  # a plain state_dict of the demo model
+    assert isinstance(load_model(out / WEIGHTS), torch.nn.Module)
+    torch.load(out / CHECKPOINT, weights_only=True)
+    log = json.loads((out / LOG).read_text())
+    assert [e["epoch"] for e in log["epochs"]] == [1, 2]
+    assert {"train_loss", "test_accuracy", "seconds", "load_average"} <= set(log["epochs"][0])
+    assert log["threads"] == TINY.threads and log["torch"] == torch.__version__ and log["seed"] == TINY.seed
+    assert log["test_accuracy"] == result.test_accuracy == log["epochs"][-1]["test_accuracy"]
+    with np.load(out / EVOLUTION) as data:
+        assert data["epochs"].tolist() == [1, 2]
+        assert data["conv5/pictures"].shape[:2] == (2, 1) and data["conv5/pictures"].dtype == np.uint8
+
+
+def test_resume_after_interruption_loses_nothing(finished, tmp_path):
+    with pytest.raises(Interrupt):
+        train(tmp_path, TINY, show_progress=False, on_epoch=_stop_after(1))
+    with np.load(tmp_path / EVOLUTION) as data:
+        assert data["epochs"].tolist() == [1]
+    ran = []
+    result = train(tmp_path, TINY, resume=True, show_progress=False, on_epoch=lambda e, _: ran.append(e))
+    assert ran == [2]  # epoch 1 was not trained again
+    assert result.log["resumed_after"] == [1] and [e["epoch"] for e in result.log["epochs"]] == [1, 2]
+    # Each epoch reseeds from (seed, epoch): the resumed run ends where the uninterrupted one did.
+    whole = torch.load(finished[0] / WEIGHTS, weights_only=True)
+    for key, value in torch.load(tmp_path / WEIGHTS, weights_only=True).items():
+        torch.testing.assert_close(value, whole[key], msg=key)
+    with np.load(tmp_path / EVOLUTION) as data:
+        assert data["epochs"].tolist() == [1, 2]
+
+
+def test_existing_checkpoint_needs_resume_and_the_same_settings(finished):
+    out, _ = finished
+    with pytest.raises(ValueError, match="already holds a training checkpoint"):
+        train(out, TINY, show_progress=False)
+    with pytest.raises(ValueError, match="trained with epochs=2 \\(now 3\\)"):
+        train(out, TrainConfig(**{**TINY.__dict__, "epochs": 3}), resume=True, show_progress=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"epochs": 0}, ValueError, "epochs must be at least 1"),
+        ({"batch_size": 512}, ValueError, "train_size \\(256\\) must be at least batch_size"),
+        ({"lr": 0.0}, ValueError, "lr must be positive"),
+        ({"epochs": 2.0}, TypeError, "epochs must be an int"),
+        ({"lr": "0.1"}, TypeError, "lr must be a number"),
+    ],
+)
+def test_bad_settings(tmp_path, change, error, match):
+    with pytest.raises(error, match=match):
+        train(tmp_path, TrainConfig(**{**TINY.__dict__, **change}), show_progress=False)
+
+
+def test_cli_trains_resumes_and_reports(tmp_path, capsys):
+    args = ["train", "--out", str(tmp_path), "--epochs", "1", "--train-size", "128", "--test-size", "32", "--quiet"]
+    assert main(args) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(args) == 2  # the checkpoint is there: refuse to start over
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0  # finished already: writes the final files again
+    assert main(["train", "--out", str(tmp_path / "x"), "--epochs", "0"]) == 2
+    assert "epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_bundle_replaces_only_the_bundled_files(tmp_path, monkeypatch, capsys):
+    import zfaccel.models.registry as registry
+
+    assets = tmp_path / "assets"
+    monkeypatch.setattr(registry, "SMALL_WEIGHTS", assets / WEIGHTS)  # never the real package's files
+    args = ["train", "--out", str(tmp_path / "run"), "--epochs", "1", "--train-size", "128", "--test-size", "32"]
+    assert main([*args, "--quiet", "--bundle"]) == 0
+    assert sorted(p.name for p in assets.iterdir()) == sorted([WEIGHTS, LOG, EVOLUTION])
+    assert "replaced the bundled" in capsys.readouterr().out
