@@ -40,3 +40,17 @@ def test_demo_rejects_bad_counts(tiny, tmp_path, images, occluded):
     model, data = tiny
     with pytest.raises(ValueError, match="images"):
         run_demo(tmp_path, model=model, data=data, images=images, occluded=occluded, show_progress=False)
+
+
+def test_cli_demo_on_the_bundled_model_and_data(tmp_path, capsys):
+    """The README's main job, smaller: bundled weights, shapes test data, Fig. 4 record, occlusion."""
+    from zfaccel.cli.main import main
+
+    code = main(["demo", "--out", str(tmp_path / "d"), "--images", "2", "--occluded", "1"])
+    out = capsys.readouterr().out
+    assert code == 0
+    written = [line.strip() for line in out.splitlines() if line.startswith("  ")]
+    names = sorted(p.split("/d/", 1)[1] for p in written)
+    assert names == sorted(["projections/0_circle.png", "projections/1_ring.png", "evolution.png",
+                            "occlusion/0_circle.png"] + [f"top9/conv{i}.png" for i in range(1, 6)])  # fmt: skip
+    assert (tmp_path / "d" / "index.html").is_file()

@@ -1,4 +1,4 @@
-"""``zfaccel demo``: the paper's figures on the bundled model and data (about a minute on 2 CPU cores)."""
+"""``zfaccel demo``: the paper's figures on the bundled model and data (under a minute on 2 CPU cores)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``zfaccel demo``: the paper's figures on the bundled model and data, in about a minute on 2 CPU cores.
+"""``zfaccel demo``: the paper's figures on the bundled model and data, in under a minute on 2 CPU cores.
 
 What it writes (and why each is cheap enough):
 - ``projections/<n>_<class>.png``: for a few test images, the 4 strongest feature maps of
