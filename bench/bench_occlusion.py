@@ -1,6 +1,6 @@
 """pytest-benchmark entries for occlusion sweeps: ``pytest bench --benchmark-enable``.
 
-ZFNet with random weights, one 224 px image, window 64, stride 32 (25 positions, small enough
+ZFNet with random weights, one 224 px image, window 64, stride 32 (36 positions, small enough
 for the test run); Captum's Occlusion on the same grid. Full tables (windows 16/4, 32/8, 64/16,
 MAC ceilings): ``zfaccel bench --ops occlusion``. The GPU entry (64 images, bfloat16,
 channels_last) runs only where CUDA is.
@@ -28,16 +28,16 @@ def setup():
 def test_occlusion_zfnet_64_32(benchmark, setup, incremental):
     model, images = setup
     occ = Occlusion(model)
-    benchmark.group = "occlusion zfnet 224 px, window 64 stride 32 (25 positions)"
+    benchmark.group = "occlusion zfnet 224 px, window 64 stride 32 (36 positions)"
     res = benchmark(lambda: occ.sweep(images, window=64, stride=32, incremental=incremental))
-    assert res.prob.shape == (1, 5, 5)
+    assert res.prob.shape == (1, 6, 6)
 
 
 def test_captum_occlusion_zfnet_64_32(benchmark, setup):
     pytest.importorskip("captum", reason="captum is not installed")
     model, images = setup
-    benchmark.group = "occlusion zfnet 224 px, window 64 stride 32 (25 positions)"
-    rate = benchmark.pedantic(captum_rate, args=(model, images, 64, 32, [25], torch.device("cpu"), 1), rounds=1)
+    benchmark.group = "occlusion zfnet 224 px, window 64 stride 32 (36 positions)"
+    rate = benchmark.pedantic(captum_rate, args=(model, images, 64, 32, [36], torch.device("cpu"), 1), rounds=1)
     assert rate[0] > 0
 
 

@@ -97,7 +97,9 @@ def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, re
     if gpu:
         images = images.contiguous(memory_format=torch.channels_last)
     occ = Occlusion(model)
-    reps = 1 if quick else max(1, min(reps, 3))  # a 625-position CPU sweep takes 5-60 s
+    # Medians of 3 interleaved rounds: single runs on a shared 2-core machine swing 5x (38 to 204 pos/s
+    # for the same incremental sweep, load 3.4). A 625-position CPU sweep takes 3-60 s.
+    reps = 3
     per_eval = ([256] if gpu else [49]) if quick else ([64, 256, 1024] if gpu else [8, 32, 64])
     for window, stride in QUICK_CASES if quick else CASES:
         n = grid((224, 224), (window, window), (stride, stride))
