@@ -14,7 +14,6 @@ batch of occluder positions. Two engines compute the same numbers:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -23,19 +22,10 @@ from torch import nn
 
 from zfaccel.analysis.occlusion_memory import budget, check_batch_size, check_max_memory, halving
 from zfaccel.analysis.occlusion_stages import Stage, build_stages
-from zfaccel.backends import resolve
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.ops import occlusion_batch
 
 Progress = Callable[[int], None] | None
-_KERNELS = {"native": "zfaccel.native.occlusion_batch", "triton": "zfaccel.triton_kernels.occlusion_batch"}
-
-
-def occlusion_backend(device: torch.device) -> str:
-    """ "auto" when occlusion_batch's compiled kernel for ``device`` is installed, else "torch"
-    (the kernels land in parallel with this engine; until then auto would fail to import them)."""
-    backend = resolve("auto", device, "occlusion_batch")
-    return "auto" if backend == "torch" or importlib.util.find_spec(_KERNELS[backend]) else "torch"
 
 
 @contextlib.contextmanager
@@ -81,7 +71,7 @@ class OcclusionEngine:
         if baseline.shape != images.shape:
             raise ValueError(f"baseline must have the images' shape {tuple(images.shape)}, got {tuple(baseline.shape)}")
         self.images, self.baseline = images, baseline.to(images.dtype)
-        self.occlusion_backend = occlusion_backend(images.device)
+        self.occlusion_backend = "auto"  # the native kernel on CPU, Triton on GPU
         with inference(self.model):
             logits, maps = self._clean(images)
         self.clean_logits = logits.float()
