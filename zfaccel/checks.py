@@ -33,3 +33,20 @@ def channels_last(t: torch.Tensor) -> bool:
 def memory_format(t: torch.Tensor) -> torch.memory_format:
     """The memory format outputs derived from ``t`` take: channels_last or contiguous."""
     return torch.channels_last if channels_last(t) else torch.contiguous_format
+
+
+def check_images(images: object, in_channels: int | None) -> torch.Tensor:
+    """(B, C, H, W) float images for a model whose first convolution takes ``in_channels`` (None: any);
+    a (C, H, W) image becomes B = 1. TypeError/ValueError naming ``images``."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be a float tensor, got {images.dtype}")
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.numel() == 0:
+        raise ValueError(f"images must be a non-empty (B, C, H, W) or (C, H, W) tensor, got {tuple(images.shape)}")
+    if in_channels is not None and images.shape[1] != in_channels:
+        raise ValueError(f"images have {images.shape[1]} channels but the model's first convolution takes "
+                         f"{in_channels}")  # fmt: skip
+    return images

@@ -23,6 +23,7 @@ from torch import nn
 
 from zfaccel.analysis.regions import Region
 from zfaccel.backends import check_name
+from zfaccel.checks import check_images
 from zfaccel.geometry import to_pair
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.ops import max_pool2d_switches
@@ -54,21 +55,6 @@ class Crops:
     def paste(self) -> torch.Tensor:
         """Full-size projections (T, 3, H, W)."""
         return Region(self.signal, self.offset, *self.image_size).paste()
-
-
-def _check_images(images: object, first_conv: nn.Conv2d | None) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be a float tensor, got {images.dtype}")
-    if images.dim() == 3:
-        images = images.unsqueeze(0)
-    if images.dim() != 4 or images.numel() == 0:
-        raise ValueError(f"images must be a non-empty (B, C, H, W) or (C, H, W) tensor, got {tuple(images.shape)}")
-    if first_conv is not None and images.shape[1] != first_conv.in_channels:
-        raise ValueError(f"images have {images.shape[1]} channels but the model's first convolution takes "
-                         f"{first_conv.in_channels}")  # fmt: skip
-    return images
 
 
 class DeconvNet:
@@ -115,7 +101,7 @@ class DeconvNet:
         no dropout), whatever the model's training flag.
         """
         stop = self.plain.resolve(layer)
-        images = _check_images(images, self._first_conv())
+        images = check_images(images, self._in_channels())
         x = images
         trace = Trace()
         for i, m in enumerate(self.plain.features[: stop + 1]):
@@ -138,6 +124,10 @@ class DeconvNet:
             # Dropout: the identity at inference.
         trace.output = x
         return trace, stop
+
+    def _in_channels(self) -> int | None:
+        conv = self._first_conv()
+        return conv.in_channels if conv is not None else None
 
     def _first_conv(self) -> nn.Conv2d | None:
         return next((m for m in self.plain.features if isinstance(m, nn.Conv2d)), None)
@@ -197,7 +187,7 @@ class DeconvNet:
             trace, stop = self.trace(images, layer)
         else:
             stop = self.plain.resolve(layer)
-        images = _check_images(images, self._first_conv())
+        images = check_images(images, self._in_channels())
         act = trace.output
         targets = torch.as_tensor(targets, device=act.device)
         if targets.dim() != 2 or targets.shape[1] != 4 or targets.dtype not in (torch.int64, torch.int32):
@@ -290,7 +280,7 @@ class DeconvNet:
         ):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         trace, stop = self.trace(images, layer)
-        images = _check_images(images, self._first_conv())
+        images = check_images(images, self._in_channels())
         act = trace.output
         chans = check_channels(channels, act.shape[1])
         b, k = act.shape[0], len(chans)

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from zfaccel.analysis.occlusion_attribute import Inputs, occlusion_attribute
 from zfaccel.analysis.occlusion_engine import make_engine
 from zfaccel.analysis.occlusion_result import OcclusionResult
+from zfaccel.checks import check_images
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
@@ -27,21 +28,6 @@ def _pair(value: object, name: str) -> tuple[int, int]:
     if min(pair) < 1:
         raise ValueError(f"{name} must be positive, got {tuple(pair)}")
     return int(pair[0]), int(pair[1])
-
-
-def check_images(images: object, in_channels: int | None) -> torch.Tensor:
-    """(B, C, H, W) float images (a (C, H, W) image becomes B = 1); TypeError/ValueError naming ``images``."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be a float tensor, got {images.dtype}")
-    if images.dim() == 3:
-        images = images.unsqueeze(0)
-    if images.dim() != 4 or images.numel() == 0:
-        raise ValueError(f"images must be a non-empty (B, 3, H, W) tensor, got shape {tuple(images.shape)}")
-    if in_channels is not None and images.shape[1] != in_channels:
-        raise ValueError(f"images have {images.shape[1]} channels; the model takes {in_channels}")
-    return images
 
 
 def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
