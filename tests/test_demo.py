@@ -25,7 +25,7 @@ def test_demo_writes_every_figure(tiny, tmp_path):
     names = [f"c{i}" for i in range(10)]
     out = run_demo(tmp_path / "demo", model=model, data=data, class_names=names, images=3, occluded=1,
                    show_progress=False)  # fmt: skip
-    assert [p.name for p in out.projections] == ["0_c0.png", "1_c1.png", "2_c2.png"]
+    assert [p.name for p in out.projections] == ["0_c0.png", "1_c3.png", "2_c7.png"]  # spread over the classes
     assert [p.stem for p in out.top9] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     assert [p.name for p in out.occlusion] == ["0_c0.png"]
     for path in out.all():
@@ -51,6 +51,6 @@ def test_cli_demo_on_the_bundled_model_and_data(tmp_path, capsys):
     assert code == 0
     written = [line.strip() for line in out.splitlines() if line.startswith("  ")]
     names = sorted(p.split("/d/", 1)[1] for p in written)
-    assert names == sorted(["projections/0_circle.png", "projections/1_ring.png", "evolution.png",
+    assert names == sorted(["projections/0_circle.png", "projections/1_diamond.png", "evolution.png",
                             "occlusion/0_circle.png"] + [f"top9/conv{i}.png" for i in range(1, 6)])  # fmt: skip
     assert (tmp_path / "d" / "index.html").is_file()

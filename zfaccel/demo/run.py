@@ -56,18 +56,21 @@ class DemoOutputs:
 
 
 def _pick_images(data: Dataset, count: int, class_names: list[str] | None) -> tuple[torch.Tensor, list[str]]:
-    """The first image of each of ``count`` different classes (fewer if the data has fewer)."""
-    images, names, seen = [], [], set()
+    """The first image of each of ``count`` classes spread evenly over ``class_names`` (e.g. 6 of 10
+    classes: 0, 2, 3, 5, 7, 8), or of the first ``count`` classes met when the names are unknown."""
+    wanted = None
+    if class_names and count <= len(class_names):
+        wanted = sorted({round(i * len(class_names) / count) for i in range(count)})
+    found: dict[int, torch.Tensor] = {}
     for i in range(len(data)):
-        image, label = data[i][0], int(data[i][1])
-        if label in seen:
-            continue
-        seen.add(label)
-        images.append(image)
-        names.append(class_names[label] if class_names else f"class{label}")
-        if len(images) == count:
-            break
-    return torch.stack(images), names
+        label = int(data[i][1])
+        if label not in found and (wanted is None or label in wanted):
+            found[label] = data[i][0]
+            if len(found) == count:
+                break
+    labels = sorted(found) if wanted is not None else list(found)
+    names = [class_names[k] if class_names else f"class{k}" for k in labels]
+    return torch.stack([found[k] for k in labels]), names
 
 
 def run_demo(
