@@ -31,3 +31,29 @@ def test_feeds_torch_max_unpool():
     y, s = zfaccel.max_pool2d_switches(x, 2)
     idx = zfaccel.switches_to_indices(s, (8, 8), 2)
     assert_same(F.max_unpool2d(y, idx, 2), zfaccel.max_unpool2d_switches(y, s, (8, 8), 2), "unpool")
+
+
+def test_native_scan_reads_unbatched_switches_as_one_image(monkeypatch):
+    """(C, OH, OW) switches are scanned as N = 1, C planes: read as N = C, C = OH the compiled scan
+    ran OH times past the buffer's end (a flaky segfault in CI)."""
+    from zfaccel import native
+
+    ext = native.extension()
+    if ext is None:
+        pytest.skip(f"zfaccel._native is not importable: {native.import_error()}")
+    shapes = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(ext, name)
+
+        def count_invalid_switches_cpu(self, ptr, shape, layout, threads):
+            shapes.append(tuple(shape[:2]))
+            return ext.count_invalid_switches_cpu(ptr, shape, layout, threads)
+
+    x = torch.randn(5, 13, 11)
+    _, idx = F.max_pool2d(x, 3, 2, return_indices=True)
+    switches = zfaccel.max_pool2d_switches(x, 3, 2)[1]
+    monkeypatch.setattr(native, "extension", lambda: Spy())
+    assert_same(zfaccel.switches_to_indices(switches, x.shape[-2:], 3, 2), idx, "indices")
+    assert shapes == [(1, 5)]
