@@ -19,6 +19,7 @@ from torch import nn
 
 from zfaccel.analysis.figures import grid, normalize_projection, resize, save_png
 from zfaccel.analysis.topk import top_activations
+from zfaccel.atomic import replace_atomically
 from zfaccel.models.plain import split_model
 
 
@@ -92,10 +93,7 @@ class FeatureEvolution:
             arrays[f"{name}/pictures"] = np.stack(self.pictures[name])  # (epochs, channels, 3, h, w) uint8
             arrays[f"{name}/values"] = np.array(self.values[name], dtype=np.float32)
             arrays[f"{name}/channels"] = np.array(self.chosen[name])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, self.path)
+        replace_atomically(self.path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def render_evolution(record: str | os.PathLike, path: str | os.PathLike, *, tile: int = 48) -> Path:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from zfaccel.analysis.figures import GAP, LABEL_HEIGHT, save_png
+from zfaccel.atomic import replace_atomically
 from zfaccel.models.preprocessing import Preprocessing
 
 # jet: dark blue -> blue -> cyan -> yellow -> red -> dark red, linear between these stops
@@ -308,16 +309,9 @@ def save_npz(result, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"{str(path)!r} must end with .npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = ("images", "prob", "label", "feature", "feature_channel", "target", "clean_prob", "clean_label",
              "clean_feature")  # fmt: skip
     arrays = {n: getattr(result, n).detach().cpu().numpy() for n in names}
     arrays.update(window=np.array(result.window), stride=np.array(result.stride),
                   feature_layer=np.array(str(result.feature_layer)))  # fmt: skip
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return replace_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))

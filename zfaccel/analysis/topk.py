@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from zfaccel.analysis.deconvnet import DeconvNet, check_channels
+from zfaccel.atomic import replace_atomically
 from zfaccel.models.preprocessing import ImageFolder, Preprocessing, preprocessing_for
 from zfaccel.ops import spatial_argmax
 
@@ -230,10 +231,7 @@ def top_activations(
 
 def _save(top: TopActivations, path: str | os.PathLike) -> None:
     """Atomically: a crash mid-write leaves the previous checkpoint intact."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(top.state(), tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: torch.save(top.state(), tmp))
 
 
 def _project(top: TopActivations, dn: DeconvNet, data, batch_size: int, device, show_progress: bool) -> None:

@@ -1,8 +1,5 @@
-"""Atomic files for training: a crash or Ctrl-C mid-write leaves the previous version intact.
-
-Each file is written beside its target under a temporary name, then moved over it
-with os.replace, which is atomic on POSIX and Windows within one filesystem.
-"""
+"""Training's files, each replaced atomically (zfaccel.atomic): a crash or Ctrl-C mid-write leaves the
+previous version intact."""
 
 from __future__ import annotations
 
@@ -13,23 +10,17 @@ from typing import Any
 
 import torch
 
+from zfaccel.atomic import replace_atomically
+
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """torch.save ``obj`` (tensors, dicts, lists, numbers, strings only: loadable with weights_only=True)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-    return path
+    return replace_atomically(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_json_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """Write ``obj`` as indented JSON."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1) + "\n"))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
