@@ -10,7 +10,6 @@ projections on whole maps (``crop=False``), per layer, to show what cropping buy
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ from torch import nn
 
 from zfaccel.analysis import DeconvNet
 from zfaccel.bench.results import RateRow
+from zfaccel.bench.timing import measure
 from zfaccel.models import zfnet
 
 
@@ -29,17 +29,7 @@ def _model(device: torch.device) -> nn.Module:
 
 def _rate(fn, count: int, device: torch.device, reps: int) -> float:
     """count / median seconds of fn() over reps runs, after one warm-up."""
-    fn()
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return count / sorted(times)[len(times) // 2]
+    return count / (measure(fn, device, warmup=1, reps=reps).median_ms / 1e3)
 
 
 def captum_rate(model: nn.Module, images: torch.Tensor, layer: int, targets: list[tuple], device, reps: int) -> float:

@@ -13,7 +13,6 @@ On a GPU the case is a batch of 64 images in bfloat16, channels_last.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Iterator
 
@@ -25,6 +24,7 @@ from zfaccel.analysis.occlusion import grid, positions_of
 from zfaccel.analysis.occlusion_engine import make_engine
 from zfaccel.analysis.occlusion_macs import count_macs
 from zfaccel.bench.results import RateRow
+from zfaccel.bench.timing import measure
 from zfaccel.models import zfnet
 
 # (window, stride): the issue's three cases; --quick times window 32 at stride 32 (49 positions,
@@ -42,16 +42,7 @@ def _model(device: torch.device, dtype: torch.dtype = torch.float32) -> nn.Modul
 
 def _seconds(fn, device: torch.device, reps: int) -> float:
     """Median seconds of fn() over reps runs (the caller warms up)."""
-    times = []
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return measure(fn, device, warmup=0, reps=reps).median_ms / 1e3
 
 
 def captum_runner(model, images, window: int, stride: int, ppe: int):
