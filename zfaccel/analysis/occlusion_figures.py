@@ -193,7 +193,7 @@ def _beside(blocks: list[_Canvas]) -> _Canvas:
     return out
 
 
-def _image_block(picture: torch.Tensor, result, index: int, size: int, class_names) -> _Canvas:
+def _image_block(picture: torch.Tensor, result, index: int, size: int) -> _Canvas:
     img = _to_size(_image_rgb(picture), size)
     c = _Canvas(LABEL_HEIGHT * 2 + img.shape[0], img.shape[1])
     c.paste(img, LABEL_HEIGHT * 2, 0)
@@ -222,6 +222,18 @@ def _check_index(result, index: int) -> None:
         raise ValueError(f"index must be an image number 0..{b - 1}, got {index!r}")
 
 
+def _render(result, path, index: int, maps: tuple[str, ...], class_names, preprocessing, size: int, max_legend: int):
+    """The image beside the named maps ("feature", "prob", "label") of image ``index``, as one PNG."""
+    _check_index(result, index)
+    picture = _picture(result, index, preprocessing)
+    block = {
+        "feature": lambda: _feature_block(result, index, picture, size),
+        "prob": lambda: _prob_block(result, index, picture, size, class_names),
+        "label": lambda: _label_block(result, index, picture, size, class_names, max_legend),
+    }
+    return _beside([_image_block(picture, result, index, size)] + [block[m]() for m in maps]).save(path)
+
+
 def render_feature(
     result,
     path: str | os.PathLike,
@@ -235,10 +247,7 @@ def render_feature(
     as a heat map over it. ``preprocessing`` undoes the normalisation (default: min-max per image);
     panels are ``size`` pixels high; ``class_names`` is accepted (and unused) so that every renderer
     takes the same keywords. Returns the PNG's path."""
-    _check_index(result, index)
-    picture = _picture(result, index, preprocessing)
-    blocks = [_image_block(picture, result, index, size, None), _feature_block(result, index, picture, size)]
-    return _beside(blocks).save(path)
+    return _render(result, path, index, ("feature",), class_names, preprocessing, size, 0)
 
 
 def render_prob(
@@ -251,13 +260,7 @@ def render_prob(
     size: int = 224,
 ) -> Path:
     """Fig. 7d for image ``index``: the probability of the target class as a heat map over the image."""
-    _check_index(result, index)
-    picture = _picture(result, index, preprocessing)
-    blocks = [
-        _image_block(picture, result, index, size, class_names),
-        _prob_block(result, index, picture, size, class_names),
-    ]
-    return _beside(blocks).save(path)
+    return _render(result, path, index, ("prob",), class_names, preprocessing, size, 0)
 
 
 def render_label(
@@ -272,13 +275,7 @@ def render_label(
 ) -> Path:
     """Fig. 7e for image ``index``: the most probable class per occluder position, one colour per class
     (the ``max_legend`` most frequent named in the legend, the rest grey)."""
-    _check_index(result, index)
-    picture = _picture(result, index, preprocessing)
-    blocks = [
-        _image_block(picture, result, index, size, class_names),
-        _label_block(result, index, picture, size, class_names, max_legend),
-    ]
-    return _beside(blocks).save(path)
+    return _render(result, path, index, ("label",), class_names, preprocessing, size, max_legend)
 
 
 def render_panel(
@@ -292,15 +289,7 @@ def render_panel(
     max_legend: int = 12,
 ) -> Path:
     """The image and maps (b), (d), (e) of image ``index`` side by side in one PNG."""
-    _check_index(result, index)
-    picture = _picture(result, index, preprocessing)
-    blocks = [
-        _image_block(picture, result, index, size, class_names),
-        _feature_block(result, index, picture, size),
-        _prob_block(result, index, picture, size, class_names),
-        _label_block(result, index, picture, size, class_names, max_legend),
-    ]
-    return _beside(blocks).save(path)
+    return _render(result, path, index, ("feature", "prob", "label"), class_names, preprocessing, size, max_legend)
 
 
 def save_npz(result, path: str | os.PathLike) -> Path:
