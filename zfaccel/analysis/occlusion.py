@@ -15,19 +15,15 @@ from zfaccel.analysis.occlusion_attribute import Inputs, occlusion_attribute
 from zfaccel.analysis.occlusion_engine import make_engine
 from zfaccel.analysis.occlusion_result import OcclusionResult
 from zfaccel.checks import check_images
+from zfaccel.geometry import to_pair
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(pair, tuple | list)
-        or len(pair) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
-    ):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    """An int or a pair of ints, each at least 1: TypeError/ValueError naming ``name``."""
+    pair = to_pair(value, name)
     if min(pair) < 1:
-        raise ValueError(f"{name} must be positive, got {tuple(pair)}")
-    return int(pair[0]), int(pair[1])
+        raise ValueError(f"{name} must be positive, got {pair}")
+    return pair
 
 
 def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
