@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from zfaccel.analysis import DeconvNet
+from zfaccel.bench.anchors import installed, missing_note
 from zfaccel.bench.results import RateRow
 from zfaccel.bench.timing import measure
 from zfaccel.models import zfnet
@@ -67,9 +68,12 @@ def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, re
     ours = _rate(lambda: dn.project(images, layer, channels), count, device, max(1, reps // 3))
     whole = DeconvNet(model, crop=False)
     ours_whole = _rate(lambda: whole.project(images, layer, channels), count, device, 1)
+    anchor = "Captum NeuronDeconvolution, 1 target per call"
+    captum = installed("captum")
     yield RateRow(
         "deconvnet", f"zfnet conv5 max, {n_images} images x {n_channels} channels, 224 px", "projections/s",
-        "Captum NeuronDeconvolution, 1 target per call", captum_rate(model, images, layer, targets, device, 1),
+        anchor if captum else f"{anchor}: {missing_note('captum')}",
+        captum_rate(model, images, layer, targets, device, 1) if captum else None,
         {"batched + cropped": ours, "batched, whole maps": ours_whole},
     )  # fmt: skip
     if quick:

@@ -23,6 +23,7 @@ from zfaccel.analysis import Occlusion
 from zfaccel.analysis.occlusion import grid, positions_of
 from zfaccel.analysis.occlusion_engine import make_engine
 from zfaccel.analysis.occlusion_macs import count_macs
+from zfaccel.bench.anchors import installed, missing_note
 from zfaccel.bench.results import RateRow
 from zfaccel.bench.timing import measure
 from zfaccel.models import zfnet
@@ -102,16 +103,20 @@ def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, re
         runs["incremental"]()  # warm-up: allocator, oneDNN primitives, compiled kernels
         # Captum's best setting first (one run each), then all three in interleaved rounds, so that
         # load from other processes on a shared machine falls on each alike.
+        captum = installed("captum")
         best_ppe = (
-            captum_rate(model, images, window, stride, per_eval, device, 1)[1] if len(per_eval) > 1 else per_eval[0]
+            captum_rate(model, images, window, stride, per_eval, device, 1)[1]
+            if captum and len(per_eval) > 1
+            else per_eval[0]
         )
-        runs["captum"] = captum_runner(model, images, window, stride, best_ppe)
+        if captum:
+            runs["captum"] = captum_runner(model, images, window, stride, best_ppe)
         times = {name: [] for name in runs}
         for _ in range(reps):
             for name, fn in runs.items():
                 times[name].append(_seconds(fn, device, 1))
         rate = {name: count / sorted(t)[len(t) // 2] for name, t in times.items()}
-        anchor = rate.pop("captum")
+        anchor = rate.pop("captum", None)
         macs = count_macs(model, (224, 224), (window, window), (stride, stride))
         done = incremental_macs(model, images[:1], window, stride)
         speedup = rate["incremental"] / rate["full re-inference"]
@@ -120,7 +125,9 @@ def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, re
             "occlusion",
             f"zfnet {n_images} x 224 px{layout}, window {window} stride {stride} ({count} positions)",
             "positions/s",
-            f"Captum Occlusion, perturbations_per_eval={best_ppe} (best of {per_eval})",
+            f"Captum Occlusion, perturbations_per_eval={best_ppe} (best of {per_eval})"
+            if captum
+            else f"Captum Occlusion: {missing_note('captum')}",
             anchor,
             rate,
             {

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from zfaccel.atomic import replace_atomically
+
 
 @dataclass
 class Row:
@@ -50,15 +52,15 @@ class RateRow:
     case: str
     unit: str  # e.g. "projections/s"
     reference: str  # what the anchor is
-    reference_rate: float
+    reference_rate: float | None  # None: the anchor's package is not installed (``reference`` says which)
     ours: dict[str, float] = field(default_factory=dict)  # variant -> rate
     notes: dict[str, str] = field(default_factory=dict)  # extra columns
 
     def best(self) -> tuple[str, float]:
         return max(self.ours.items(), key=lambda kv: kv[1])
 
-    def speedup(self) -> float:
-        return self.best()[1] / self.reference_rate
+    def speedup(self) -> float | None:
+        return None if self.reference_rate is None else self.best()[1] / self.reference_rate
 
 
 def rate_table(rows: list[RateRow], markdown: bool = False) -> str:
@@ -67,8 +69,10 @@ def rate_table(rows: list[RateRow], markdown: bool = False) -> str:
     body = []
     for r in rows:
         name, rate = r.best()
-        body.append([r.op, r.case, r.reference, f"{r.reference_rate:.3g} {r.unit}", f"{rate:.3g} {r.unit} ({name})",
-                     f"{r.speedup():.1f}x", *[r.notes.get(n, "") for n in notes]])  # fmt: skip
+        speedup = r.speedup()
+        anchor = "-" if r.reference_rate is None else f"{r.reference_rate:.3g} {r.unit}"
+        body.append([r.op, r.case, r.reference, anchor, f"{rate:.3g} {r.unit} ({name})",
+                     "-" if speedup is None else f"{speedup:.1f}x", *[r.notes.get(n, "") for n in notes]])  # fmt: skip
     return _format(head, body, markdown)
 
 
@@ -123,19 +127,31 @@ def environment(device: torch.device, threads: int, roofline_gbs: float) -> dict
 
 def _record(r: Row | RateRow) -> dict:
     if isinstance(r, RateRow):
-        return {**asdict(r), "kind": "rate", "speedup": round(r.speedup(), 3), "best_variant": r.best()[0]}
+        speedup = r.speedup()
+        return {**asdict(r), "kind": "rate", "speedup": None if speedup is None else round(speedup, 3),
+                "best_variant": r.best()[0]}  # fmt: skip
     return {**asdict(r), "kind": "time", "speedup": round(r.speedup(), 3), "best_backend": r.best()[0],
             "gbs": round(r.gbs(r.best()[1]), 2), "roofline_pct": round(r.roofline_pct(), 1)}  # fmt: skip
 
 
-def save(rows: list[Row | RateRow], env: dict, out_dir: Path, quick: bool) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def default_folder() -> Path:
+    """Where results go unless ``--out`` says otherwise: the user's data folder, never the current one
+    (``$XDG_DATA_HOME/zfaccel/bench``, by default ``~/.local/share/zfaccel/bench``)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "zfaccel" / "bench"
+
+
+def result_path(env: dict, out_dir: Path, quick: bool) -> Path:
+    """``<out_dir>/<device>-<date>[-thp][-quick].json``."""
     thp = "-thp" if env["THP_MEM_ALLOC_ENABLE"] not in (None, "", "0") else ""
-    name = f"{slug(env['device_type'] + '-' + env['device'])}-{env['date']}{thp}{'-quick' if quick else ''}.json"
-    path = out_dir / name
-    record = {**env, "rows": [_record(r) for r in rows]}
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
+    quick_tag = "-quick" if quick else ""
+    return out_dir / f"{slug(env['device_type'] + '-' + env['device'])}-{env['date']}{thp}{quick_tag}.json"
+
+
+def save(rows: list[Row | RateRow], env: dict, path: Path, failures: dict[str, str] | None = None) -> Path:
+    """Write the record (environment, every row, suites that failed and why) atomically to ``path``."""
+    record = {**env, "rows": [_record(r) for r in rows], "failed_suites": dict(failures or {})}
+    return replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
 
 
 def table(rows: list[Row], markdown: bool = False) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from zfaccel.bench import (
     top_activations,
 )
 from zfaccel.bench.cases import pool_cases
-from zfaccel.bench.results import RateRow, Row, environment, rate_table, save, table
+from zfaccel.bench.results import RateRow, Row, environment, rate_table, result_path, save, table
 from zfaccel.bench.timing import copy_bandwidth_gbs
 
 
@@ -39,32 +40,61 @@ SUITES = {
 }
 
 
+@dataclass
+class BenchRun:
+    """What ``run`` measured: rows, the environment, where the record is, suites that failed and why."""
+
+    rows: list[Row | RateRow]
+    env: dict
+    path: Path | None
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def missing_anchors(self) -> list[str]:
+        """The anchors that were not installed, as the rows name them."""
+        return sorted({r.reference for r in self.rows if isinstance(r, RateRow) and r.reference_rate is None})
+
+
 def run(
     device: str = "cpu",
     quick: bool = False,
     threads: int | None = None,
     ops: list[str] | None = None,
-    out_dir: Path | None = Path("bench/results"),
+    out_dir: Path | None = None,
     show_progress: bool = True,
-) -> tuple[list[Row], dict, Path | None]:
-    """Time every suite's cases; returns (rows, environment, path of the saved JSON or None)."""
+) -> BenchRun:
+    """Time every suite's cases. With ``out_dir``, the JSON record is rewritten after each suite, so
+    that the rows of finished suites survive a later failure or Ctrl-C. A suite that fails is
+    reported (``BenchRun.failures``) and the others still run.
+
+    ValueError for a device that is not there or a bad thread count.
+    """
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda needs a CUDA GPU, and torch sees none")
+        raise ValueError("--device cuda needs a CUDA GPU, and torch sees none")
     if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads!r}")
         torch.set_num_threads(threads)
+    unknown = sorted(set(ops or ()) - set(SUITES))
+    if unknown:
+        raise ValueError(f"unknown suite {', '.join(unknown)}; the suites are {', '.join(SUITES)}")
     warmup, reps = (1, 5) if quick else (3, 11)
     roofline = copy_bandwidth_gbs(dev, reps=5 if quick else 11)
-    ops = ops or list(SUITES)
-    rows: list[Row | RateRow] = []
-    for op in tqdm(ops, desc="benchmarks", unit="suite", disable=not show_progress):
-        rows.extend(SUITES[op](dev, quick, roofline, warmup, reps))
     env = environment(dev, torch.get_num_threads(), roofline)
-    path = save(rows, env, out_dir, quick) if out_dir is not None else None
-    return rows, env, path
+    result = BenchRun([], env, result_path(env, out_dir, quick) if out_dir is not None else None)
+    for op in tqdm(ops or list(SUITES), desc="benchmarks", unit="suite", disable=not show_progress):
+        try:
+            for row in SUITES[op](dev, quick, roofline, warmup, reps):
+                result.rows.append(row)
+        except Exception as err:  # one broken suite must not cost the others' figures
+            result.failures[op] = f"{type(err).__name__}: {err}"
+        if result.path is not None:
+            save(result.rows, env, result.path, result.failures)
+    return result
 
 
-def report(rows: list[Row | RateRow], env: dict, path: Path | None, markdown: bool = False) -> str:
+def report(result: BenchRun, markdown: bool = False) -> str:
+    rows, env = result.rows, result.env
     timed = [r for r in rows if isinstance(r, Row)]
     rates = [r for r in rows if isinstance(r, RateRow)]
     lines = [
@@ -80,6 +110,10 @@ def report(rows: list[Row | RateRow], env: dict, path: Path | None, markdown: bo
         ]
     if rates:
         lines += ["", rate_table(rates, markdown)]
-    if path is not None:
-        lines.append(f"saved {path}")
+    for anchor in result.missing_anchors():
+        lines.append(f"anchor skipped: {anchor}")
+    for op, error in result.failures.items():
+        lines.append(f"suite {op} failed: {error}")
+    if result.path is not None:
+        lines.append(f"saved {result.path}")
     return "\n".join(lines)
