@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from test_deconvnet import vgg_shaped
 from torch import nn
 
-import zfaccel.analysis.occlusion_attribute as oa
+import zfaccel.analysis.occlusion.captum as oa
 from zfaccel.analysis import Occlusion
-from zfaccel.analysis.occlusion_attribute import occlusion_attribute
+from zfaccel.analysis.occlusion.captum import occlusion_attribute
 from zfaccel.models import small_zfnet
 
 captum_attr = pytest.importorskip("captum.attr", reason="captum is the oracle (pip install .[test])")

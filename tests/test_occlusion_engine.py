@@ -10,9 +10,10 @@ import torch
 from occlusion_support import Residual, build, energise, reference
 from torch import nn
 
-from zfaccel.analysis.occlusion import grid, positions_of
-from zfaccel.analysis.occlusion_engine import FullEngine, make_engine
-from zfaccel.analysis.occlusion_incremental import IncrementalEngine
+from zfaccel.analysis.occlusion.engine import FullEngine
+from zfaccel.analysis.occlusion.factory import make_engine
+from zfaccel.analysis.occlusion.grid import grid, positions_of
+from zfaccel.analysis.occlusion.incremental import IncrementalEngine
 from zfaccel.models import split_model, zfnet
 
 PROB_ATOL = 1e-5  # the bound, float32

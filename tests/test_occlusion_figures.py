@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from zfaccel.analysis.figures import LABEL_HEIGHT
-from zfaccel.analysis.occlusion_figures import (
+from zfaccel.analysis.occlusion.figures import (
     MARGIN,
     OTHER,
     OVERLAY,
@@ -17,7 +17,7 @@ from zfaccel.analysis.occlusion_figures import (
     grid_to_pixels,
     jet,
 )
-from zfaccel.analysis.occlusion_result import OcclusionResult
+from zfaccel.analysis.occlusion.result import OcclusionResult
 from zfaccel.models.preprocessing import Preprocessing
 
 H, W, WINDOW, STRIDE = 48, 40, (16, 8), (8, 4)  # a 5 x 9 grid

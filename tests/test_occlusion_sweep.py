@@ -9,7 +9,7 @@ from occlusion_support import build, reference
 
 import zfaccel
 from zfaccel.analysis import Occlusion, OcclusionResult
-from zfaccel.analysis.occlusion import grid
+from zfaccel.analysis.occlusion.grid import grid
 from zfaccel.models import split_model
 
 

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from zfaccel.analysis import Occlusion
-from zfaccel.analysis.occlusion import grid, positions_of
-from zfaccel.analysis.occlusion_engine import make_engine
-from zfaccel.analysis.occlusion_macs import count_macs
+from zfaccel.analysis.occlusion.factory import make_engine
+from zfaccel.analysis.occlusion.grid import grid, positions_of
+from zfaccel.analysis.occlusion.macs import count_macs
 from zfaccel.bench.anchors import installed, missing_note
 from zfaccel.bench.results import RateRow
 from zfaccel.bench.timing import measure

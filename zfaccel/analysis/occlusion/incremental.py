@@ -3,7 +3,7 @@
 The clean image runs once and every stage's input is kept (padded with what the
 layer pads with: 0 for convolutions, -inf for pools). For a batch of occluder
 positions each stage recomputes only the region the occluder can change
-(occlusion_plan.py), one batched layer call on a (P, C, h, w) tensor:
+(plan.py), one batched layer call on a (P, C, h, w) tensor:
 
 - stage 0 reads its crops of the occluded images straight from
   ``zfaccel.occlusion_batch`` (image, baseline and position; never full copies);
@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zfaccel.analysis.occlusion_engine import FullEngine
-from zfaccel.analysis.occlusion_macs import head_macs
-from zfaccel.analysis.occlusion_plan import Region, changed_sizes, plan
-from zfaccel.analysis.occlusion_stages import Stage
+from zfaccel.analysis.occlusion.engine import FullEngine
+from zfaccel.analysis.occlusion.macs import head_macs
+from zfaccel.analysis.occlusion.plan import Region, changed_sizes, plan
+from zfaccel.analysis.occlusion.stages import Stage
 from zfaccel.models.plain import PlainCNN
 from zfaccel.ops import occlusion_batch
 
@@ -73,7 +73,7 @@ def paste(crop: torch.Tensor, keys: torch.Tensor, signal: torch.Tensor) -> None:
 
 class IncrementalEngine(FullEngine):
     """Exact incremental inference for plain CNNs whose features start with a convolution
-    (built by :func:`zfaccel.analysis.occlusion_engine.make_engine`)."""
+    (built by :func:`zfaccel.analysis.occlusion.factory.make_engine`)."""
 
     incremental = True
 

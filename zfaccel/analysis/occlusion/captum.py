@@ -32,7 +32,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from zfaccel.analysis.occlusion_targets import output_tensor, per_example_targets
+from zfaccel.analysis.occlusion.factory import make_engine
+from zfaccel.analysis.occlusion.targets import output_tensor, per_example_targets
+from zfaccel.models.plain import split_model
 
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 FAST_CHUNK = 4096  # positions per engine.evaluate call: bounds the (P, K) logits kept at once (16 MB at K=1000)
@@ -283,9 +285,6 @@ def _generic(model, xs, windows, steps, bases, target, extra, clean, counts, per
 def _make_engine(model: nn.Module):
     """The incremental occlusion engine for ``model``, or None where it cannot run: not a plain CNN with
     a head (make_engine would fall back to full re-inference, which gains nothing over the generic path)."""
-    from zfaccel.analysis.occlusion_engine import make_engine
-    from zfaccel.models.plain import split_model
-
     try:
         plain = split_model(model)
     except (TypeError, ValueError):

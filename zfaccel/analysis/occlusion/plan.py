@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from zfaccel.analysis.occlusion_stages import Stage, affected, span
+from zfaccel.analysis.occlusion.stages import Stage, affected, span
 
 Pair = tuple[int, int]
 

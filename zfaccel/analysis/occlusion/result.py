@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from zfaccel.analysis.occlusion import figures
+
 
 @dataclass
 class OcclusionResult:
@@ -48,35 +50,25 @@ class OcclusionResult:
         """(nH, nW): occluder positions down and across."""
         return int(self.prob.shape[1]), int(self.prob.shape[2])
 
-    # Pictures and files (zfaccel.analysis.occlusion_figures): keyword arguments class_names,
+    # Pictures and files (zfaccel.analysis.occlusion.figures): keyword arguments class_names,
     # preprocessing (undoes the normalisation; default min-max per image), size (panel pixels).
 
     def render_feature(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
         """Fig. 7b of image ``index`` as a PNG: the feature map's total activation over the image."""
-        from zfaccel.analysis.occlusion_figures import render_feature
-
-        return render_feature(self, path, index, **kwargs)
+        return figures.render_feature(self, path, index, **kwargs)
 
     def render_prob(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
         """Fig. 7d of image ``index`` as a PNG: the target's probability over the image."""
-        from zfaccel.analysis.occlusion_figures import render_prob
-
-        return render_prob(self, path, index, **kwargs)
+        return figures.render_prob(self, path, index, **kwargs)
 
     def render_label(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
         """Fig. 7e of image ``index`` as a PNG: the most probable class per position, with a legend."""
-        from zfaccel.analysis.occlusion_figures import render_label
-
-        return render_label(self, path, index, **kwargs)
+        return figures.render_label(self, path, index, **kwargs)
 
     def render_panel(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
         """The image and Fig. 7b, d, e of image ``index`` side by side in one PNG."""
-        from zfaccel.analysis.occlusion_figures import render_panel
-
-        return render_panel(self, path, index, **kwargs)
+        return figures.render_panel(self, path, index, **kwargs)
 
     def save_npz(self, path: str | os.PathLike) -> Path:
         """All arrays (numpy) plus window, stride and feature_layer in one .npz, written atomically."""
-        from zfaccel.analysis.occlusion_figures import save_npz
-
-        return save_npz(self, path)
+        return figures.save_npz(self, path)

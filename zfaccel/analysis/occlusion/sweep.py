@@ -11,19 +11,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from zfaccel.analysis.occlusion_attribute import Inputs, occlusion_attribute
-from zfaccel.analysis.occlusion_engine import make_engine
-from zfaccel.analysis.occlusion_result import OcclusionResult
+from zfaccel.analysis.occlusion.captum import Inputs, occlusion_attribute
+from zfaccel.analysis.occlusion.factory import make_engine
+from zfaccel.analysis.occlusion.grid import grid, positions_of, positive_pair
+from zfaccel.analysis.occlusion.result import OcclusionResult
 from zfaccel.checks import check_images
-from zfaccel.geometry import to_pair
-
-
-def _pair(value: object, name: str) -> tuple[int, int]:
-    """An int or a pair of ints, each at least 1: TypeError/ValueError naming ``name``."""
-    pair = to_pair(value, name)
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be positive, got {pair}")
-    return pair
 
 
 def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
@@ -78,19 +70,6 @@ def check_target(target: object, clean_label: torch.Tensor, classes: int) -> tor
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= classes):
         raise ValueError(f"target classes must lie in 0..{classes - 1}, got {t.tolist()}")
     return t
-
-
-def grid(size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int]) -> tuple[int, int]:
-    """(nH, nW): occluder corners at 0, s, 2s, ... while the window lies wholly inside the image."""
-    return tuple((size[i] - window[i]) // stride[i] + 1 for i in range(2))
-
-
-def positions_of(b: int, n: tuple[int, int], stride: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """(B * nH * nW, 3) int64 rows (image, row, col), image-major then row-major."""
-    img = torch.arange(b).repeat_interleave(n[0] * n[1])
-    rows = (torch.arange(n[0]) * stride[0]).repeat_interleave(n[1]).repeat(b)
-    cols = (torch.arange(n[1]) * stride[1]).repeat(n[0] * b)
-    return torch.stack([img, rows, cols], 1).to(device)
 
 
 class Occlusion:
@@ -151,7 +130,7 @@ class Occlusion:
             the window lies wholly inside the image, row-major. The feature map is the one with the
             largest activation on the unoccluded image.
         """
-        window_hw, stride_hw = _pair(window, "window"), _pair(stride, "stride")
+        window_hw, stride_hw = positive_pair(window, "window"), positive_pair(stride, "stride")
         if not isinstance(show_progress, bool):
             raise TypeError(f"show_progress must be a bool, got {show_progress!r}")
         engine = make_engine(self.model, feature_layer, incremental=incremental, batch_size=batch_size,
@@ -214,6 +193,6 @@ class Occlusion:
         show_progress: bool = False,
     ) -> Inputs:
         """``captum.attr.Occlusion(model).attribute(...)``: the same call and numbers, by the incremental
-        engine where it applies (see :func:`zfaccel.analysis.occlusion_attribute.occlusion_attribute`)."""
+        engine where it applies (see :func:`zfaccel.analysis.occlusion.captum.occlusion_attribute`)."""
         return occlusion_attribute(self.model, inputs, sliding_window_shapes, strides, baselines, target,
                                    additional_forward_args, perturbations_per_eval, show_progress)  # fmt: skip

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from zfaccel.analysis.occlusion_stages import Stage, build_stages
+from zfaccel.analysis.occlusion.grid import grid
+from zfaccel.analysis.occlusion.plan import changed_sizes
+from zfaccel.analysis.occlusion.stages import Stage, build_stages
+from zfaccel.models.plain import split_model
 
 
 def head_macs(head: Callable[[torch.Tensor], torch.Tensor], features: torch.Tensor) -> int:
@@ -66,10 +69,6 @@ class MacCount:
 def count_macs(model: nn.Module, image_size: tuple[int, int], window: tuple[int, int], stride: tuple[int, int],
                in_channels: int = 3) -> MacCount:  # fmt: skip
     """Average MACs per occluder position over the sweep's grid, for full and exact incremental inference."""
-    from zfaccel.analysis.occlusion import grid
-    from zfaccel.analysis.occlusion_plan import changed_sizes
-    from zfaccel.models.plain import split_model
-
     plain = split_model(model)
     stages: list[Stage] = build_stages(plain.features, len(plain.features) - 1)
     dev = next(model.parameters()).device
