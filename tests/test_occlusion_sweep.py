@@ -9,7 +9,8 @@ from occlusion_support import build, reference
 
 import zfaccel
 from zfaccel.analysis import Occlusion, OcclusionResult
-from zfaccel.analysis.occlusion.grid import grid
+from zfaccel.analysis.occlusion.figures import verdict
+from zfaccel.analysis.occlusion.grid import default_geometry, default_window, grid
 from zfaccel.models import split_model
 
 
@@ -169,3 +170,58 @@ def test_bad_images(vgg, images, error):
 def test_model_must_be_a_module():
     with pytest.raises(TypeError, match="model"):
         Occlusion(lambda x: x)
+
+
+@pytest.mark.parametrize("size, window", [(224, 32), (64, 16), (32, 8), (128, 32), (96, 16), (4, 1)])
+def test_default_window_suits_the_image(size, window):
+    assert default_window(size) == window
+    assert default_geometry((size, size + 50)) == ((window, window), (max(1, window // 4),) * 2)
+
+
+def test_default_geometry_keeps_what_is_given():
+    assert default_geometry((224, 224), window=(16, 8)) == ((16, 8), (4, 2))
+    assert default_geometry((224, 224), stride=3) == ((32, 32), (3, 3))
+    assert default_geometry((224, 224), window=10, stride=(2, 5)) == ((10, 10), (2, 5))
+
+
+def test_sweep_defaults_fit_the_image(vgg, gen):
+    res = Occlusion(vgg).sweep(torch.randn(1, 3, 32, 32, generator=gen))
+    assert res.window == (8, 8) and res.stride == (2, 2) and res.grid_shape == (13, 13)
+
+
+def test_true_labels_are_the_default_target_and_are_kept(vgg, gen):
+    images = torch.randn(2, 3, 32, 32, generator=gen)
+    occ = Occlusion(vgg)
+    plain = occ.sweep(images, window=16, stride=8)
+    with torch.no_grad():
+        classes = vgg(images).shape[1]
+    labels = [(int(plain.clean_label[0]) + 1) % classes, int(plain.clean_label[1])]  # image 0 misclassified
+    res = occ.sweep(images, window=16, stride=8, labels=labels)
+    assert res.true_label.tolist() == labels and res.target.tolist() == labels
+    assert torch.equal(res.clean_label, plain.clean_label)
+    torch.testing.assert_close(res.clean_label_prob, plain.clean_prob, rtol=0, atol=0)  # p(prediction)
+    names = [f"n{k}" for k in range(classes)]
+    assert verdict(res, 0, names) == (f"true: {names[labels[0]]}, predicted: {names[int(res.clean_label[0])]} "
+                                      f"({float(res.clean_label_prob[0]):.2f})")  # fmt: skip
+    assert verdict(res, 1, names).startswith(f"{names[labels[1]]} (true and predicted, ")
+    assert verdict(plain, 0).startswith(f"predicted: class {int(plain.clean_label[0])} (")
+    other = occ.sweep(images, window=16, stride=8, labels=labels, target=1)  # an explicit target wins
+    assert other.target.tolist() == [1, 1] and other.true_label.tolist() == labels
+    with pytest.raises(ValueError, match="labels"):
+        occ.sweep(images, window=16, stride=8, labels=[0])
+
+
+def test_result_repr_is_one_short_line(vgg, gen):
+    res = Occlusion(vgg).sweep(torch.randn(5, 3, 32, 32, generator=gen), window=16, stride=8)
+    text = repr(res)
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith("OcclusionResult(images=5, grid=3x3, window=16x16, stride=8x8") and ", ...]" in text
+
+
+def test_backend_is_used_and_checked(vgg, gen):
+    images = torch.randn(1, 3, 32, 32, generator=gen)
+    native = Occlusion(vgg, backend="native").sweep(images, window=8, stride=4)
+    reference = Occlusion(vgg, backend="torch").sweep(images, window=8, stride=4)
+    torch.testing.assert_close(native.prob, reference.prob, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="backend"):
+        Occlusion(vgg, backend="cuda")

@@ -98,20 +98,39 @@ def render_top_activations(top, path: str | os.PathLike, *, tile: int = 48, max_
     return save_png(canvas, labels, path)
 
 
+MIN_TILE = 128  # small inputs (the demo's 64 px) are shown enlarged 2x, nearest, so they stay crisp
+
+
 def render_projection_rows(
-    image: torch.Tensor, rows: list[tuple[str, torch.Tensor]], path: str | os.PathLike, *, tile: int = 96
+    image: torch.Tensor,
+    rows: list[tuple[str, torch.Tensor]],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+    tile: int | None = None,
+    columns: int = 8,
 ) -> Path:
     """One image beside rows of its projections: ``image`` (3, H, W) in [0, 1]; each row is a label
-    and (n, 3, H, W) projections (e.g. the strongest channels of conv1..conv5)."""
-    n = max(len(p) for _, p in rows)
-    width = (n + 1) * (tile + GAP) + BLOCK_GAP
-    canvas = np.full((len(rows) * (tile + LABEL_HEIGHT + GAP) + BLOCK_GAP, width, 3), 255, np.uint8)
+    and (n, 3, H, W) projections (e.g. the strongest channels of conv1..conv5). Tiles are shown at
+    the input's resolution (``tile`` pixels, default max(H, 128)), ``columns`` to a line: a row of
+    more projections wraps onto further lines. ``title`` (e.g. the prediction) heads the picture."""
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"columns must be a positive int, got {columns!r}")
+    tile = tile or max(int(image.shape[-1]), MIN_TILE)
+    lines = [(label if k == 0 else "", proj[k : k + columns]) for label, proj in rows
+             for k in range(0, max(len(proj), 1), columns)]  # fmt: skip
+    n = max(len(p) for _, p in lines)
+    top = LABEL_HEIGHT + GAP if title else 0
+    line_h = tile + LABEL_HEIGHT + GAP
+    canvas = np.full((top + len(lines) * line_h + BLOCK_GAP, (n + 1) * (tile + GAP) + BLOCK_GAP, 3), 255, np.uint8)
     picture = grid(resize(image[None], tile), 1)
-    labels = []
-    for i, (label, proj) in enumerate(rows):
-        y = BLOCK_GAP // 2 + i * (tile + LABEL_HEIGHT + GAP) + LABEL_HEIGHT
-        canvas[y : y + tile, :tile] = picture
-        strip = grid(resize(normalize_projection(proj), tile), len(proj))
-        canvas[y : y + tile, tile + GAP : tile + GAP + strip.shape[1]] = strip
-        labels.append((tile + GAP, y - LABEL_HEIGHT, label))
+    labels = [(BLOCK_GAP // 2, BLOCK_GAP // 2, title)] if title else []
+    for i, (label, proj) in enumerate(lines):
+        y = BLOCK_GAP // 2 + top + i * line_h + LABEL_HEIGHT
+        if label:
+            canvas[y : y + tile, :tile] = picture
+            labels.append((tile + GAP, y - LABEL_HEIGHT, label))
+        if len(proj):
+            strip = grid(resize(normalize_projection(proj), tile), len(proj))
+            canvas[y : y + tile, tile + GAP : tile + GAP + strip.shape[1]] = strip
     return save_png(canvas, labels, path)

@@ -11,13 +11,15 @@ What it writes (and why each is cheap enough):
   from the record ``zfaccel train`` shipped beside the weights.
 - ``occlusion/<n>_<class>.png``: occlusion sensitivity of a few test images (Fig. 7): the
   strongest conv5 map's activation, the true class's probability and the predicted label
-  with a grey square at each position.
-- ``index.html``: every picture on one page.
+  with a grey square at each position (16 px square, stride 4 at 64 px: 13 x 13 positions).
+- ``index.html``: every picture on one page, each with a caption.
+
+The example images are the first correctly classified image of each of a few classes spread over
+the ten (``correct_only=False`` takes the first image of each class, right or wrong).
 """
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,12 +33,13 @@ from tqdm.auto import tqdm
 from zfaccel.analysis import DeconvNet
 from zfaccel.analysis.evolution import render_evolution
 from zfaccel.analysis.figures import render_projection_rows
+from zfaccel.analysis.labels import class_name, verdict
 from zfaccel.analysis.topk import top_activations
 from zfaccel.models.plain import split_model
 from zfaccel.models.preprocessing import preprocessing_for
+from zfaccel.pages import Section, write_page
 
 PROJECTED_MAPS = 4  # strongest maps shown per layer and image
-OCCLUSION_WINDOW, OCCLUSION_STRIDE = 16, 4  # a quarter of the 64 px image, 13 x 13 positions
 
 
 @dataclass
@@ -50,27 +53,53 @@ class DemoOutputs:
     occlusion: list[Path] = field(default_factory=list)
     index: Path | None = None
     seconds: float = 0.0
+    captions: dict[Path, str] = field(default_factory=dict)  # figure -> what it shows
 
     def all(self) -> list[Path]:
         return [*self.projections, *self.top9, *([self.evolution] if self.evolution else []), *self.occlusion]
 
 
-def _pick_images(data: Dataset, count: int, class_names: list[str] | None) -> tuple[torch.Tensor, list[str]]:
-    """The first image of each of ``count`` classes spread evenly over ``class_names`` (e.g. 6 of 10
-    classes: 0, 2, 3, 5, 7, 8), or of the first ``count`` classes met when the names are unknown."""
-    wanted = None
-    if class_names and count <= len(class_names):
-        wanted = sorted({round(i * len(class_names) / count) for i in range(count)})
-    found: dict[int, torch.Tensor] = {}
+SCAN_BATCH = 250  # images classified at a time while looking for correctly classified examples
+
+
+def _classes_in(data: Dataset, class_names: list[str] | None) -> list[int]:
+    """The labels the data holds: every index of ``class_names`` when given, else the distinct labels
+    found, in order of first appearance."""
+    if class_names:
+        return list(range(len(class_names)))
+    seen: dict[int, None] = {}
     for i in range(len(data)):
-        label = int(data[i][1])
-        if label not in found and (wanted is None or label in wanted):
-            found[label] = data[i][0]
-            if len(found) == count:
-                break
-    labels = sorted(found) if wanted is not None else list(found)
-    names = [class_names[k] if class_names else f"class{k}" for k in labels]
-    return torch.stack([found[k] for k in labels]), names
+        seen.setdefault(int(data[i][1]), None)
+    return list(seen)
+
+
+def _pick_images(
+    model: nn.Module, data: Dataset, classes: list[int], count: int, correct_only: bool
+) -> tuple[torch.Tensor, list[int]]:
+    """One image of each of ``count`` classes spread evenly over ``classes`` (6 of 10: 0, 2, 3, 5, 7, 8):
+    the first the model classifies correctly (``correct_only``; the first of the class where none is),
+    else the first of the class. Returns (images (count, 3, H, W), their labels)."""
+    wanted = [classes[round(i * len(classes) / count)] for i in range(count)]
+    first: dict[int, torch.Tensor] = {}
+    right: dict[int, torch.Tensor] = {}
+    device = next(model.parameters()).device
+    for lo in range(0, len(data), SCAN_BATCH):
+        items = [data[i] for i in range(lo, min(lo + SCAN_BATCH, len(data)))]
+        labels = [int(item[1]) for item in items]
+        keep = [j for j, label in enumerate(labels) if label in wanted and label not in right]
+        if not keep:
+            continue
+        images = torch.stack([items[j][0] for j in keep])
+        predicted = model(images.to(device)).argmax(1).tolist() if correct_only else [None] * len(keep)
+        for j, pred in zip(keep, predicted, strict=True):
+            label = labels[j]
+            first.setdefault(label, items[j][0])
+            if pred == label or not correct_only:
+                right.setdefault(label, items[j][0])
+        if len(right) == count:
+            break
+    chosen = {**first, **right}
+    return torch.stack([chosen[k] for k in wanted]), wanted
 
 
 def run_demo(
@@ -82,6 +111,7 @@ def run_demo(
     evolution_record: str | os.PathLike | None = None,
     images: int = 6,
     occluded: int = 3,
+    correct_only: bool = True,
     show_progress: bool = True,
 ) -> DemoOutputs:
     """Write the demo's figures under ``out``; the defaults are the bundled model and test data.
@@ -94,8 +124,10 @@ def run_demo(
         class_names: names of the labels (default: the shapes classes with the bundled data).
         evolution_record: a FeatureEvolution .npz (default: the one shipped with the weights;
             skipped if missing).
-        images: how many example images get deconvnet projections.
+        images: how many example images get deconvnet projections, one per class, so at most the
+            number of classes (ValueError before any work otherwise).
         occluded: how many of them get occlusion maps.
+        correct_only: pick examples the model classifies correctly (the first of their class).
     """
     start = time.perf_counter()
     if model is None or data is None:
@@ -109,13 +141,20 @@ def run_demo(
             evolution_record = SMALL_EVOLUTION
     if not isinstance(images, int) or images < 1 or not isinstance(occluded, int) or not 0 <= occluded <= images:
         raise ValueError(f"need images >= 1 and 0 <= occluded <= images, got images={images!r}, occluded={occluded!r}")
+    classes = _classes_in(data, class_names)
+    if images > len(classes):
+        raise ValueError(f"images={images}: the data has {len(classes)} classes and the demo shows one example "
+                         f"image per class, so at most {len(classes)}")  # fmt: skip
     model = model.eval()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     result = DemoOutputs(folder)
     prep = preprocessing_for(model)
     layers = [name for name in split_model(model).names if name.startswith("conv")]
-    examples, names = _pick_images(data, images, class_names)
+    with torch.no_grad():
+        examples, labels = _pick_images(model, data, classes, images, correct_only)
+        probs = torch.softmax(model(examples.to(next(model.parameters()).device)).float(), 1).cpu()
+    names = [class_name(k, class_names).replace(" ", "") for k in labels]
 
     dn = DeconvNet(model)
     with torch.no_grad():
@@ -131,7 +170,12 @@ def run_demo(
                     )
                 )
             path = folder / "projections" / f"{i}_{names[i]}.png"
-            result.projections.append(render_projection_rows(prep.denormalize(examples[i]), rows, path))
+            pred = int(probs[i].argmax())
+            title = verdict(labels[i], pred, float(probs[i, pred]), class_names)
+            result.projections.append(
+                render_projection_rows(prep.denormalize(examples[i]), rows, path, title=title, columns=PROJECTED_MAPS)
+            )
+            result.captions[path] = f"Example {i}: {title}; the {PROJECTED_MAPS} strongest maps of conv1 to conv5"
 
         for layer in tqdm(layers, desc="top-9 per layer", unit="layer", disable=not show_progress):
             top = top_activations(model, data, layer, k=9, batch_size=250, show_progress=False)
@@ -142,36 +186,55 @@ def run_demo(
 
     if occluded:
         from zfaccel.analysis import Occlusion
+        from zfaccel.analysis.occlusion.figures import verdict as occlusion_verdict
 
         occ = Occlusion(model)
-        res = occ.sweep(
-            examples[:occluded], window=OCCLUSION_WINDOW, stride=OCCLUSION_STRIDE, show_progress=show_progress
-        )
+        # Default geometry: a 16 px square at stride 4 on 64 px images. The maps show the true class.
+        res = occ.sweep(examples[:occluded], labels=labels[:occluded], show_progress=show_progress)
         for i in range(occluded):
             path = folder / "occlusion" / f"{i}_{names[i]}.png"
             result.occlusion.append(res.render_panel(path, i, class_names=class_names, preprocessing=prep))
+            result.captions[path] = f"Example {i}: {occlusion_verdict(res, i, class_names)}"
 
     result.seconds = time.perf_counter() - start
-    result.index = _write_index(result)
+    result.index = _write_index(result, len(data))
     return result
 
 
-def _write_index(result: DemoOutputs) -> Path:
-    """One HTML page showing every picture, grouped by figure."""
+def _write_index(result: DemoOutputs, layers_seen: int) -> Path:
+    """One HTML page showing every picture, grouped by figure, each with a caption."""
     sections = [
-        ("Deconvnet projections (paper Fig. 1): the strongest maps of each layer, back in pixels", result.projections),
-        ("Top-9 activations per feature map, projected, beside their image patches (Fig. 2)", result.top9),
-        ("Feature evolution during training (Fig. 4)", [result.evolution] if result.evolution else []),
-        ("Occlusion sensitivity (Fig. 7): feature activation, class probability, predicted label", result.occlusion),
+        Section(
+            "Deconvnet projections (paper Fig. 1)",
+            "For each example image and each layer, the feature maps that respond most strongly to it, each "
+            "projected back to pixels on its own: unpool with the max-pool switches, rectify, filter with the "
+            "transposed weights, layer by layer down to the image. Grey is zero; lighter and darker show the sign.",
+            [(p, result.captions.get(p, "")) for p in result.projections],
+        ),
+        Section(
+            "Top-9 activations per feature map (paper Fig. 2)",
+            f"For every feature map of a layer, its 9 strongest activations over the {layers_seen:,} test images: "
+            "the left 3 x 3 block holds their projections, the right 3 x 3 block the image patches under their "
+            "receptive fields, in the same order.",
+            [
+                (p, f"{p.stem}: feature map by feature map, projections (left) beside image patches (right)")
+                for p in result.top9
+            ],
+        ),  # fmt: skip
+        Section(
+            "Feature evolution during training (paper Fig. 4)",
+            "The strongest activation of a few feature maps per layer over a fixed probe set, projected, "
+            "after each training epoch (one column per epoch).",
+            [(result.evolution, "columns: epochs; rows: feature maps of conv1 to conv5")] if result.evolution else [],
+        ),
+        Section(
+            "Occlusion sensitivity (paper Fig. 7)",
+            "A grey square slides over the image; each cell of a map tells what happened with the square centred "
+            "there: (b) the total activation of the conv5 map strongest on the clean image, (d) the probability "
+            "of the true class, (e) the most probable class.",
+            [(p, result.captions.get(p, "")) for p in result.occlusion],
+        ),
     ]
-    parts = ["<!doctype html><meta charset='utf-8'><title>zfaccel demo</title>", "<h1>zfaccel demo</h1>"]
-    for title, paths in sections:
-        if not paths:
-            continue
-        parts.append(f"<h2>{html.escape(title)}</h2>")
-        for p in paths:
-            rel = html.escape(p.relative_to(result.folder).as_posix())
-            parts.append(f"<figure><img src='{rel}'><figcaption>{rel}</figcaption></figure>")
-    index = result.folder / "index.html"
-    index.write_text("\n".join(parts) + "\n")
-    return index
+    intro = (f"The paper's figures on the bundled small ZFNet and its generated shapes data, made in "
+             f"{result.seconds:.0f} s. Click a picture to open it at full size.")  # fmt: skip
+    return write_page(result.folder / "index.html", "zfaccel demo", intro, sections)

@@ -21,6 +21,7 @@ from torch import nn
 
 from zfaccel.analysis.occlusion.memory import budget, check_batch_size, check_max_memory, halving
 from zfaccel.analysis.occlusion.stages import Stage, build_stages
+from zfaccel.backends import check_name
 from zfaccel.models.plain import PlainCNN
 from zfaccel.ops import occlusion_batch
 
@@ -52,9 +53,15 @@ class OcclusionEngine:
     incremental = False
 
     def __init__(
-        self, model: nn.Module, feature_layer: str | int, batch_size: int | None, max_memory: int | None
+        self,
+        model: nn.Module,
+        feature_layer: str | int,
+        batch_size: int | None,
+        max_memory: int | None,
+        backend: str = "auto",
     ) -> None:
         self.model = model
+        self.backend = check_name(backend)  # of occlusion_batch and the fused ReLU + switch pooling
         self.feature_layer = feature_layer
         self.batch_size = check_batch_size(batch_size)
         self.max_memory = check_max_memory(max_memory)
@@ -70,7 +77,6 @@ class OcclusionEngine:
         if baseline.shape != images.shape:
             raise ValueError(f"baseline must have the images' shape {tuple(images.shape)}, got {tuple(baseline.shape)}")
         self.images, self.baseline = images, baseline.to(images.dtype)
-        self.occlusion_backend = "auto"  # the native kernel on CPU, Triton on GPU
         with inference(self.model):
             logits, maps = self._clean(images)
         self.clean_logits = logits.float()
@@ -153,13 +159,14 @@ class FullEngine(OcclusionEngine):
         batch_size: int | None = None,
         max_memory: int | None = None,
         plain: PlainCNN | None = None,
+        backend: str = "auto",
     ) -> None:
-        super().__init__(model, feature_layer, batch_size, max_memory)
+        super().__init__(model, feature_layer, batch_size, max_memory, backend)
         self.plain: PlainCNN | None = plain
         if plain is not None:
             self.tap = plain.resolve(feature_layer, "feature_layer")
             plain.channels(self.tap)  # ValueError for a layer before any convolution
-            self.stages: list[Stage] = build_stages(plain.features, len(plain.features) - 1, self.tap)
+            self.stages: list[Stage] = build_stages(plain.features, len(plain.features) - 1, self.tap, self.backend)
         else:
             names = dict(model.named_modules())
             if not isinstance(feature_layer, str) or feature_layer not in names or feature_layer == "":
@@ -202,7 +209,7 @@ class FullEngine(OcclusionEngine):
         return logits, maps
 
     def _evaluate_batch(self, positions, window):
-        x = occlusion_batch(self.images, self.baseline, positions, window, backend=self.occlusion_backend)
+        x = occlusion_batch(self.images, self.baseline, positions, window, backend=self.backend)
         logits, maps = self._forward(x)
         return logits, maps.sum((2, 3))
 
@@ -214,4 +221,4 @@ class FullEngine(OcclusionEngine):
         return 32 if self.images.device.type == "cpu" else 256
 
 
-#END
+# END

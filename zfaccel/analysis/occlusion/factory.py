@@ -10,6 +10,7 @@ from torch import nn
 from zfaccel.analysis.occlusion.engine import FullEngine, OcclusionEngine
 from zfaccel.analysis.occlusion.incremental import IncrementalEngine
 from zfaccel.analysis.occlusion.memory import check_batch_size, check_max_memory
+from zfaccel.backends import check_name
 from zfaccel.models.plain import split_model
 
 
@@ -20,19 +21,22 @@ def make_engine(
     incremental: bool = True,
     batch_size: int | None = None,
     max_memory: int | None = None,
+    backend: str = "auto",
 ) -> OcclusionEngine:
     """An engine for ``model``: incremental inference where the model allows it, else full re-inference.
 
     ``incremental=False`` gives full re-inference. A model the incremental path cannot handle
     (not a plain CNN of Conv2d / ReLU / MaxPool2d / LocalResponseNorm / BatchNorm2d / Dropout
     features followed by a head, or features not starting with a convolution) gives full
-    re-inference with a warning. ValueError for an unknown ``feature_layer``, a bad
-    ``batch_size`` or ``max_memory``.
+    re-inference with a warning. ``backend`` runs occlusion_batch and the fused ReLU + switch
+    pooling ("auto", "triton", "native", "torch"). ValueError for an unknown ``feature_layer``, a bad
+    ``batch_size``, ``max_memory`` or ``backend``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_batch_size(batch_size)
     check_max_memory(max_memory)
+    check_name(backend)
     if not isinstance(incremental, bool):
         raise TypeError(f"incremental must be a bool, got {incremental!r}")
     try:
@@ -43,9 +47,11 @@ def make_engine(
     if plain is not None and not isinstance(plain.features[0], nn.Conv2d):
         why = f"its features start with {type(plain.features[0]).__name__}, not a Conv2d"
     if incremental and why is None:
-        return IncrementalEngine(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain)
+        return IncrementalEngine(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain,
+                                 backend=backend)  # fmt: skip
     if incremental:
         warnings.warn(f"occlusion: incremental inference cannot handle this model ({why}); "
                       f"using full re-inference", stacklevel=2)  # fmt: skip
     usable = plain if plain is not None and plain.head is not None else None
-    return FullEngine(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=usable)
+    return FullEngine(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=usable,
+                      backend=backend)  # fmt: skip

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from zfaccel.analysis.figures import GAP, LABEL_HEIGHT, save_png
+from zfaccel.analysis.labels import class_name
+from zfaccel.analysis.labels import verdict as labels_verdict
 from zfaccel.atomic import replace_atomically
 from zfaccel.models.preprocessing import Preprocessing
 
@@ -140,12 +142,11 @@ def _heat_block(values: np.ndarray, picture: torch.Tensor, result, size: int, ti
     return c
 
 
-def _name(c: int, class_names, limit: int = 40) -> str:
-    """'c name' (the name cut to ``limit`` characters), or 'class c' without names."""
-    if class_names is not None and 0 <= c < len(class_names):
-        name = str(class_names[c])
-        return f"{c} {name if len(name) <= limit else name[: limit - 2] + '..'}"
-    return f"class {c}"
+def verdict(result, index: int, class_names=None) -> str:
+    """What the model made of the unoccluded image ``index`` (see zfaccel.analysis.labels.verdict)."""
+    true = None if result.true_label is None else int(result.true_label[index])
+    prob = None if result.clean_label_prob is None else float(result.clean_label_prob[index])
+    return labels_verdict(true, int(result.clean_label[index]), prob, class_names)
 
 
 def _label_block(result, index: int, picture: torch.Tensor, size: int, class_names, max_legend: int) -> _Canvas:
@@ -166,17 +167,18 @@ def _label_block(result, index: int, picture: torch.Tensor, size: int, class_nam
     c = _Canvas(LABEL_HEIGHT * 2 + max(h, rows * LABEL_HEIGHT), w + GAP * 2 + legend_w)
     c.paste(block, LABEL_HEIGHT * 2, 0)
     target, clean = int(result.target[index]), int(result.clean_label[index])
+    true = None if result.true_label is None else int(result.true_label[index])
     for k, cls in enumerate(shown):
         y = LABEL_HEIGHT * 2 + k * LABEL_HEIGHT
         c.paste(np.broadcast_to(PALETTE[k % len(PALETTE)], (LABEL_HEIGHT - 3, LABEL_HEIGHT - 3, 3)), y + 1, w + GAP * 2)
-        mark = " (target)" if int(cls) == target else ""
-        c.text(w + GAP * 3 + LABEL_HEIGHT, y, _name(int(cls), class_names, LEGEND_CHARS) + mark)
+        mark = " (true)" if int(cls) == true else " (target)" if true is None and int(cls) == target else ""
+        c.text(w + GAP * 3 + LABEL_HEIGHT, y, class_name(int(cls), class_names, LEGEND_CHARS) + mark)
     if len(order) > len(shown):
         y = LABEL_HEIGHT * 2 + len(shown) * LABEL_HEIGHT
         c.paste(np.broadcast_to(np.array(OTHER, np.uint8), (LABEL_HEIGHT - 3, LABEL_HEIGHT - 3, 3)), y + 1, w + GAP * 2)
         c.text(w + GAP * 3 + LABEL_HEIGHT, y, f"{len(order) - len(shown)} other classes")
     c.text(0, 0, "(e) most probable class")
-    c.text(0, LABEL_HEIGHT, f"clean: {_name(clean, class_names)}")
+    c.text(0, LABEL_HEIGHT, f"clean: {class_name(clean, class_names)}")
     return c
 
 
@@ -193,12 +195,14 @@ def _beside(blocks: list[_Canvas]) -> _Canvas:
     return out
 
 
-def _image_block(picture: torch.Tensor, result, index: int, size: int) -> _Canvas:
+def _image_block(picture: torch.Tensor, result, index: int, size: int, class_names) -> _Canvas:
     img = _to_size(_image_rgb(picture), size)
     c = _Canvas(LABEL_HEIGHT * 2 + img.shape[0], img.shape[1])
     c.paste(img, LABEL_HEIGHT * 2, 0)
-    c.text(0, 0, f"(a) image {index}, occluder {result.window[0]}x{result.window[1]}")
-    c.text(0, LABEL_HEIGHT, f"stride {result.stride[0]}x{result.stride[1]}, grid {result.grid_shape}")
+    c.text(0, 0, f"(a) image {index}: {verdict(result, index, class_names)}")
+    n_h, n_w = result.grid_shape
+    c.text(0, LABEL_HEIGHT, f"occluder {result.window[0]}x{result.window[1]}, stride "
+                            f"{result.stride[0]}x{result.stride[1]}, {n_h}x{n_w} positions")  # fmt: skip
     return c
 
 
@@ -212,7 +216,9 @@ def _feature_block(result, index: int, picture: torch.Tensor, size: int) -> _Can
 
 def _prob_block(result, index: int, picture: torch.Tensor, size: int, class_names) -> _Canvas:
     target = int(result.target[index])
-    title = f"(d) p({_name(target, class_names)})\nclean: {_fmt(float(result.clean_prob[index]))}"
+    true = result.true_label is not None and int(result.true_label[index]) == target
+    title = (f"(d) p({class_name(target, class_names)}){', the true class' if true else ''}\n"
+             f"clean: {_fmt(float(result.clean_prob[index]))}")  # fmt: skip
     return _heat_block(result.prob[index].numpy(), picture, result, size, title)
 
 
@@ -231,7 +237,7 @@ def _render(result, path, index: int, maps: tuple[str, ...], class_names, prepro
         "prob": lambda: _prob_block(result, index, picture, size, class_names),
         "label": lambda: _label_block(result, index, picture, size, class_names, max_legend),
     }
-    return _beside([_image_block(picture, result, index, size)] + [block[m]() for m in maps]).save(path)
+    return _beside([_image_block(picture, result, index, size, class_names)] + [block[m]() for m in maps]).save(path)
 
 
 def render_feature(
@@ -299,8 +305,8 @@ def save_npz(result, path: str | os.PathLike) -> Path:
     if path.suffix != ".npz":
         raise ValueError(f"{str(path)!r} must end with .npz")
     names = ("images", "prob", "label", "feature", "feature_channel", "target", "clean_prob", "clean_label",
-             "clean_feature")  # fmt: skip
-    arrays = {n: getattr(result, n).detach().cpu().numpy() for n in names}
+             "clean_feature", "true_label", "clean_label_prob")  # fmt: skip
+    arrays = {n: getattr(result, n).detach().cpu().numpy() for n in names if getattr(result, n) is not None}
     arrays.update(window=np.array(result.window), stride=np.array(result.stride),
                   feature_layer=np.array(str(result.feature_layer)))  # fmt: skip
     return replace_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))

@@ -56,5 +56,3 @@ def positions_of(b: int, n: tuple[int, int], stride: tuple[int, int], device: to
     rows = (torch.arange(n[0]) * stride[0]).repeat_interleave(n[1]).repeat(b)
     cols = (torch.arange(n[1]) * stride[1]).repeat(n[0] * b)
     return torch.stack([img, rows, cols], 1).to(device)
-
-

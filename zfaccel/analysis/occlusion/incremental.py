@@ -85,8 +85,10 @@ class IncrementalEngine(FullEngine):
         batch_size: int | None = None,
         max_memory: int | None = None,
         plain: PlainCNN | None = None,
+        backend: str = "auto",
     ) -> None:
-        super().__init__(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain)
+        super().__init__(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain,
+                         backend=backend)  # fmt: skip
         self.macs_done = 0  # multiply-accumulates of the convolutions and the head, all evaluate() calls
         self.positions_done = 0
 
@@ -168,7 +170,7 @@ class IncrementalEngine(FullEngine):
                 if j == 0:
                     origins = torch.stack(pl.crop_start, 1).to(positions.device)
                     crop = occlusion_batch(self.images, self.baseline, positions, window, origins, pl.crop_size,
-                                           backend=self.occlusion_backend)  # fmt: skip
+                                           backend=self.backend)  # fmt: skip
                 else:
                     source, (top, left) = self.sources[j]
                     crop = cut_crops(source, image, (pl.crop_start[0] + top).tolist(),

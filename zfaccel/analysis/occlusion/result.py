@@ -11,7 +11,7 @@ import torch
 from zfaccel.analysis.occlusion import figures
 
 
-@dataclass
+@dataclass(repr=False)
 class OcclusionResult:
     """Maps over the occluder grid of B images; position (i, j) is the occluder whose top-left
     corner is at (i * stride[0], j * stride[1]).
@@ -30,6 +30,9 @@ class OcclusionResult:
         window: the occluder's (height, width) in pixels.
         stride: the step between occluder positions (rows, columns).
         feature_layer: the layer ``feature`` comes from, as the DeconvNet names it.
+        true_label: (B,) int64, the images' true classes when the sweep was told them, else None.
+        clean_label_prob: (B,) float32, the probability of ``clean_label`` without occluder (None
+            in results made before it was recorded).
     """
 
     images: torch.Tensor
@@ -44,6 +47,14 @@ class OcclusionResult:
     window: tuple[int, int]
     stride: tuple[int, int]
     feature_layer: str | int
+    true_label: torch.Tensor | None = None
+    clean_label_prob: torch.Tensor | None = None
+
+    def __repr__(self) -> str:
+        b, n_h, n_w = self.prob.shape
+        return (f"OcclusionResult(images={b}, grid={n_h}x{n_w}, window={self.window[0]}x{self.window[1]}, "
+                f"stride={self.stride[0]}x{self.stride[1]}, feature_layer={self.feature_layer!r}, "
+                f"target={_short(self.target)}, clean_prob={_short(self.clean_prob)})")  # fmt: skip
 
     @property
     def grid_shape(self) -> tuple[int, int]:
@@ -72,3 +83,9 @@ class OcclusionResult:
     def save_npz(self, path: str | os.PathLike) -> Path:
         """All arrays (numpy) plus window, stride and feature_layer in one .npz, written atomically."""
         return figures.save_npz(self, path)
+
+
+def _short(values: torch.Tensor, shown: int = 4) -> str:
+    """The first few values of a (B,) tensor, for a one-line repr: [3, 5, ...] or [0.912, 0.04]."""
+    items = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values[:shown].tolist()]
+    return "[" + ", ".join(items) + (", ..." if len(values) > shown else "") + "]"

@@ -13,8 +13,9 @@ from tqdm import tqdm
 
 from zfaccel.analysis.occlusion.captum import Inputs, occlusion_attribute
 from zfaccel.analysis.occlusion.factory import make_engine
-from zfaccel.analysis.occlusion.grid import grid, positions_of, positive_pair
+from zfaccel.analysis.occlusion.grid import default_geometry, grid, positions_of
 from zfaccel.analysis.occlusion.result import OcclusionResult
+from zfaccel.backends import check_name
 from zfaccel.checks import check_images
 
 
@@ -48,27 +49,27 @@ def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
         ) from None
 
 
-def check_target(target: object, clean_label: torch.Tensor, classes: int) -> torch.Tensor:
-    """One class per image as (B,) int64; ValueError/TypeError naming ``target``."""
+def check_target(target: object, clean_label: torch.Tensor, classes: int, name: str = "target") -> torch.Tensor:
+    """One class per image as (B,) int64 (None: the clean predictions); ValueError/TypeError naming ``name``."""
     b = clean_label.shape[0]
     if target is None:
         return clean_label.clone()
     if isinstance(target, bool):
-        raise TypeError("target must be an int, a list of ints or an int tensor, got a bool")
+        raise TypeError(f"{name} must be an int, a list of ints or an int tensor, got a bool")
     if isinstance(target, int):
         target = [target] * b
     if isinstance(target, torch.Tensor):
         if target.is_floating_point() or target.dtype == torch.bool:
-            raise TypeError(f"target must hold integer classes, got {target.dtype}")
+            raise TypeError(f"{name} must hold integer classes, got {target.dtype}")
         t = target.reshape(-1).to(torch.int64).cpu()
     elif isinstance(target, Sequence) and all(isinstance(v, int) and not isinstance(v, bool) for v in target):
         t = torch.tensor(list(target), dtype=torch.int64)
     else:
-        raise TypeError(f"target must be an int, a list of ints or an int tensor, got {target!r}")
+        raise TypeError(f"{name} must be an int, a list of ints or an int tensor, got {target!r}")
     if t.numel() != b:
-        raise ValueError(f"target must give one class per image ({b}), got {t.numel()}")
+        raise ValueError(f"{name} must give one class per image ({b}), got {t.numel()}")
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= classes):
-        raise ValueError(f"target classes must lie in 0..{classes - 1}, got {t.tolist()}")
+        raise ValueError(f"{name} classes must lie in 0..{classes - 1}, got {t.tolist()}")
     return t
 
 
@@ -80,6 +81,8 @@ class Occlusion:
             nn.Sequential of a features Sequential and a head) for the fast incremental path;
             any other model runs by full re-inference, with a warning. Weights are read, never
             changed; the model runs in eval mode.
+        backend: the kernels' backend ("auto", "triton", "native", "torch"): occluded inputs and
+            crops (``zfaccel.occlusion_batch``) and the fused ReLU + switch pooling.
 
     Example:
         >>> occ = zfaccel.Occlusion(zfaccel.models.zfnet())
@@ -91,31 +94,38 @@ class Occlusion:
     # The grid is evaluated in chunks of this many positions: bounds the (P, K) logits held at once.
     CHUNK = 4096
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, *, backend: str = "auto") -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
+        self.backend = check_name(backend)
 
     def sweep(
         self,
         images: torch.Tensor,
         target: int | Sequence[int] | torch.Tensor | None = None,
-        window: int | tuple[int, int] = (32, 32),
-        stride: int | tuple[int, int] = (8, 8),
+        window: int | tuple[int, int] | None = None,
+        stride: int | tuple[int, int] | None = None,
         baseline: float | Sequence[float] | torch.Tensor | None = None,
         feature_layer: str | int = "conv5",
         batch_size: int | None = None,
         max_memory: int | None = None,
         incremental: bool = True,
         show_progress: bool = False,
+        *,
+        labels: Sequence[int] | torch.Tensor | None = None,
     ) -> OcclusionResult:
         """Slide the occluder over each image and record the paper's three maps.
 
         Args:
             images: (B, 3, H, W) float, the model's (normalised) inputs, on the model's device and dtype.
-            target: one class per image (list or int tensor); default: each image's unoccluded prediction.
+            target: one class per image (list or int tensor); default: the true ``labels`` when given,
+                else each image's unoccluded prediction.
             window: the occluder's (height, width) in pixels, or one int; at most the image's size.
-            stride: the step between occluder positions (rows, cols), or one int.
+                Default: the power of two nearest a fifth of the shorter side (32 at 224 px, the
+                paper's; 16 at 64 px).
+            stride: the step between occluder positions (rows, cols), or one int; default a quarter
+                of the window (8 at 224 px).
             baseline: what the occluder shows: a float, a per-channel colour (3,), or an image
                 (3, H, W) / (B, 3, H, W); default 0, the data's mean grey in normalised inputs.
             feature_layer: the layer whose strongest map is totalled (a name like "conv5" or an index
@@ -124,19 +134,21 @@ class Occlusion:
             max_memory: bytes a batch may take (default: a quarter of the free memory).
             incremental: False runs full re-inference of every occluded image (same numbers, slower).
             show_progress: a tqdm bar over positions.
+            labels: the images' true classes (B,), when known: the default target, kept on the
+                result so that its figures say "true: circle, predicted: diamond" where they differ.
 
         Returns:
             :class:`OcclusionResult` with (B, nH, nW) maps, positions at corners 0, s, 2s, ... while
             the window lies wholly inside the image, row-major. The feature map is the one with the
             largest activation on the unoccluded image.
         """
-        window_hw, stride_hw = positive_pair(window, "window"), positive_pair(stride, "stride")
         if not isinstance(show_progress, bool):
             raise TypeError(f"show_progress must be a bool, got {show_progress!r}")
         engine = make_engine(self.model, feature_layer, incremental=incremental, batch_size=batch_size,
-                             max_memory=max_memory)  # fmt: skip
+                             max_memory=max_memory, backend=self.backend)  # fmt: skip
         first = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
         images = check_images(images, first.in_channels if first is not None else None)
+        window_hw, stride_hw = default_geometry(tuple(images.shape[-2:]), window, stride)
         param = next(self.model.parameters(), None)
         if param is not None and (images.dtype != param.dtype or images.device != param.device):
             raise TypeError(f"images must have the model's dtype and device ({param.dtype} on {param.device}), "
@@ -148,7 +160,9 @@ class Occlusion:
         engine.prepare(images, base)
         b = images.shape[0]
         clean_label = engine.clean_logits.argmax(1).cpu()
-        tgt = check_target(target, clean_label, engine.clean_logits.shape[1])
+        classes = engine.clean_logits.shape[1]
+        true_label = None if labels is None else check_target(labels, clean_label, classes, "labels")
+        tgt = check_target(target if target is not None else true_label, clean_label, classes)
         channel = engine.clean_peaks.argmax(1).cpu()
         n = grid(size, window_hw, stride_hw)
         positions = positions_of(b, n, stride_hw, images.device)
@@ -165,6 +179,7 @@ class Occlusion:
                 label[i:j] = logits.argmax(1)
                 feature[i:j] = feats.gather(1, channel[img, None])[:, 0]
         clean_logits, clean_feats = engine.clean_logits.cpu(), engine.clean_features.cpu()
+        clean_probs = torch.softmax(clean_logits, 1)
         ar = torch.arange(b)
         return OcclusionResult(
             images=images.detach().float().cpu(),
@@ -173,12 +188,14 @@ class Occlusion:
             feature=feature.view(b, *n),
             feature_channel=channel,
             target=tgt,
-            clean_prob=torch.softmax(clean_logits, 1)[ar, tgt],
+            clean_prob=clean_probs[ar, tgt],
             clean_label=clean_label,
             clean_feature=clean_feats[ar, channel],
             window=window_hw,
             stride=stride_hw,
             feature_layer=feature_layer,
+            true_label=true_label,
+            clean_label_prob=clean_probs[ar, clean_label],
         )
 
     def attribute(
