@@ -7,6 +7,7 @@ Importing zfaccel never imports Triton or probes a GPU; backends load on first u
 from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfaccel.*)
 from zfaccel import models, nn
 from zfaccel.analysis import DeconvNet, Occlusion, OcclusionResult
+from zfaccel.analysis.topk import TopActivations, top_activations
 from zfaccel.backends import BackendUnavailableError, available_backends
 from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, occlusion_batch, spatial_argmax, switches_to_indices
 
@@ -17,6 +18,7 @@ __all__ = [
     "DeconvNet",
     "Occlusion",
     "OcclusionResult",
+    "TopActivations",
     "available_backends",
     "max_pool2d_switches",
     "max_unpool2d_switches",
@@ -25,4 +27,5 @@ __all__ = [
     "occlusion_batch",
     "spatial_argmax",
     "switches_to_indices",
+    "top_activations",
 ]

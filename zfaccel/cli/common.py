@@ -15,7 +15,14 @@ def add_model_argument(p: argparse.ArgumentParser, *, backend: bool = True) -> N
                    "weights file (zfaccel ZFNet, the demo model, or pytorchcv's ZFNet); default: small")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     if backend:
-        p.add_argument("--backend", default="auto", choices=["auto", "triton", "native", "torch"])
+        add_backend_argument(p)
+
+
+def add_backend_argument(p: argparse.ArgumentParser) -> None:
+    """--backend: which implementation runs the kernels."""
+    p.add_argument("--backend", default="auto", choices=["auto", "triton", "native", "torch"],
+                   help="kernel implementation: auto (default: C++ on CPU, Triton on CUDA), triton, native "
+                        "(the compiled C++/CUDA extension) or torch (the pure-PyTorch reference)")  # fmt: skip
 
 
 def load_model(spec: str, device: str) -> nn.Module:

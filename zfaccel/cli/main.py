@@ -11,13 +11,20 @@ import sys
 
 from zfaccel.backends import BackendUnavailableError
 
+DESCRIPTION = (
+    "The analyses of Zeiler & Fergus, Visualizing and Understanding Convolutional Networks (ECCV 2014), "
+    "on fused kernels: deconvnet projections, top-9 dataset patches, occlusion sensitivity, benchmarks."
+)
+EPILOG = "Start with `zfaccel demo` (the paper's figures on the bundled model, under a minute on 2 cores)."
+
 # What the commands raise for bad input; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, BackendUnavailableError, KeyError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zfaccel", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="zfaccel", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=version_line())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from zfaccel.cli import bench, deconv, demo, occlusion, topk, train
 
     for command in (demo, train, deconv, topk, occlusion, bench):
@@ -32,6 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"zfaccel {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def version_line() -> str:
+    """zfaccel's version and what it runs on, as --version prints it."""
+    import platform
+
+    import torch
+
+    from zfaccel import __version__
+
+    return f"zfaccel {__version__} (torch {torch.__version__}, Python {platform.python_version()})"
 
 
 if __name__ == "__main__":
