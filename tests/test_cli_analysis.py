@@ -54,6 +54,22 @@ def test_topk_writes_figure_and_table(capsys, folder, weights, tmp_path):
     assert (tmp_path / "top" / "conv2.png").is_file()
 
 
+def test_topk_refuses_a_checkpoint_made_with_other_weights(capsys, folder, weights, tmp_path):
+    ckpt = tmp_path / "mining.pt"
+    argv = ["topk", "--data", folder, "--layer", "conv2", "--k", "3", "--checkpoint", ckpt, "--out", tmp_path / "top"]
+    code, _, err = run(capsys, *argv, "--model", weights)
+    assert code == 0 and ckpt.is_file(), err
+    code, _, err = run(capsys, *argv, "--model", weights)  # the same weights resume (here: nothing left to mine)
+    assert code == 0, err
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    torch.save(small_zfnet(10).state_dict(), other)
+    code, _, err = run(capsys, *argv, "--model", other)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"checkpoint {str(ckpt)!r} was made with other settings: model (hash " in err
+    assert "differs from the checkpoint's (hash " in err and err.count(" differs ") == 1
+
+
 BAD = [
     (["deconv", "--model", "nowhere.pt", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.png"], "neither"),
     (["deconv", "--model", "{w}", "--image", "{tmp}/missing.png", "--layer", "conv1", "--out", "{tmp}/a.png"],

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from zfaccel.analysis import DeconvNet
 from zfaccel.analysis.topk import top_activations
@@ -76,32 +76,105 @@ def test_projections_and_patches(model, images):
     torch.testing.assert_close(top.patches[c, rank], expected)
 
 
-def test_checkpoint_resume(model, images, tmp_path, monkeypatch):
-    """An interrupted run keeps what it mined; the next call resumes after it and ends with the same table."""
-    ref = top_activations(model, TensorDataset(images), "conv3", k=3, batch_size=8, project=False, show_progress=False)
-    ckpt = tmp_path / "mining.pt"
-    calls = {"n": 0}
-    real = DeconvNet.trace
+class Interrupting(Dataset):
+    """``images`` (N, 3, H, W) as (image,) items, counting reads; item ``at`` raises KeyboardInterrupt,
+    as a Ctrl-C while reading it would."""
 
-    def interrupted(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def __init__(self, images, at=None):
+        self.images, self.at, self.reads = images, at, 0
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        if i == self.at:
             raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
+        self.reads += 1
+        return (self.images[i],)
 
-    monkeypatch.setattr(DeconvNet, "trace", interrupted)
+
+def twin_of(model):
+    """Another module holding the same weights."""
+    twin = small_zfnet(10).eval()
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+def test_checkpoint_resume(model, images, tmp_path):
+    """An interrupted run keeps what it mined; a rerun with the same weights (another object) resumes after it
+    and ends with the uninterrupted run's table, bit for bit."""
+    run = dict(layer="conv3", k=3, batch_size=8, project=False, show_progress=False)
+    ref = top_activations(model, Interrupting(images), **run)
+    ckpt = tmp_path / "mining.pt"
     with pytest.raises(KeyboardInterrupt):
-        top_activations(model, TensorDataset(images), "conv3", k=3, batch_size=8, project=False,
-                        checkpoint=ckpt, show_progress=False)  # fmt: skip
+        top_activations(model, Interrupting(images, at=19), checkpoint=ckpt, **run)
     saved = torch.load(ckpt, weights_only=True)
-    assert saved["images_seen"] == 16
-    monkeypatch.setattr(DeconvNet, "trace", real)
-    top = top_activations(model, TensorDataset(images), "conv3", k=3, batch_size=8, project=False,
-                          checkpoint=ckpt, show_progress=False)  # fmt: skip
-    assert torch.equal(top.image_index, ref.image_index)
-    torch.testing.assert_close(top.values, ref.values)
-    with pytest.raises(ValueError, match="another layer"):
-        top_activations(model, TensorDataset(images), "conv1", k=3, checkpoint=ckpt, show_progress=False)
+    assert saved["images_seen"] == 16  # two whole batches; the one holding item 19 was never merged
+    data = Interrupting(images)
+    top = top_activations(twin_of(model), data, checkpoint=ckpt, **run)
+    assert data.reads == 37 - 16
+    assert top.images_seen == 37
+    for key in ("values", "image_index", "position"):
+        assert torch.equal(getattr(top, key), getattr(ref, key)), key
+
+
+@pytest.fixture
+def checkpointed(model, images, tmp_path):
+    """A finished run's checkpoint: conv3, k=3, channels 1, 2, 5 of 20 images."""
+    ckpt = tmp_path / "mining.pt"
+    top_activations(model, Interrupting(images[:20]), "conv3", k=3, channels=[1, 2, 5], project=False,
+                    checkpoint=ckpt, show_progress=False)  # fmt: skip
+    return ckpt
+
+
+OTHER_SETTINGS = [
+    ("k", dict(k=4), "k 4 differs from the checkpoint's 3"),
+    ("layer", dict(layer="conv2"), "layer conv2 differs from the checkpoint's conv3"),
+    ("channels", dict(channels=[1, 2]), "channels [1, 2] differs from the checkpoint's [1, 2, 5]"),
+    ("data size", dict(data=19), "data size 19 differs from the checkpoint's 20"),
+    ("data kind", dict(data="tensors"), "data TensorDataset differs from the checkpoint's Interrupting"),
+    ("preprocessing", dict(preprocessing=Preprocessing(64)), "preprocessing 64 px, mean (0.485, 0.456, 0.406), "
+     "std (0.229, 0.224, 0.225) differs from the checkpoint's 64 px, mean (0.5053"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("what, change, message", OTHER_SETTINGS, ids=[w for w, _, _ in OTHER_SETTINGS])
+def test_checkpoint_refuses_other_settings(model, images, checkpointed, what, change, message):
+    before = checkpointed.read_bytes()
+    run = dict(layer="conv3", k=3, channels=[1, 2, 5], project=False, checkpoint=checkpointed, show_progress=False)
+    data = change.pop("data", 20)
+    data = TensorDataset(images[:20]) if data == "tensors" else Interrupting(images[:data])
+    with pytest.raises(ValueError, match="was made with other settings") as err:
+        top_activations(twin_of(model), data, **{**run, **change})
+    assert message in str(err.value) and str(err.value).count(" differs ") == 1
+    assert "remove it or pass another checkpoint file" in str(err.value)
+    assert checkpointed.read_bytes() == before  # a refused resume leaves the checkpoint as it was
+
+
+def test_checkpoint_refuses_other_weights_naming_each_difference(images, checkpointed):
+    torch.manual_seed(1)
+    other = small_zfnet(10).eval()
+    with pytest.raises(ValueError, match=r"settings: model \(hash [0-9a-f]{12}…\) differs from the checkpoint's "
+                       r"\(hash [0-9a-f]{12}…\); remove it") as err:  # fmt: skip
+        top_activations(other, Interrupting(images[:20]), "conv3", k=3, channels=[1, 2, 5], checkpoint=checkpointed,
+                        show_progress=False)  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        top_activations(other, Interrupting(images[:20]), "conv2", k=4, channels=[1, 2, 5], checkpoint=checkpointed,
+                        show_progress=False)  # fmt: skip
+    named = [part.split(" ")[0] for part in str(err.value).split(": ", 1)[1].split("; ")[:-1]]
+    assert named == ["model", "layer", "k"]
+
+
+def test_checkpoint_without_settings_is_refused(model, images, checkpointed):
+    state = torch.load(checkpointed, weights_only=True)
+    del state["settings"]
+    torch.save(state, checkpointed)  # as an older zfaccel wrote it
+    with pytest.raises(ValueError, match="does not record the model, data and settings"):
+        top_activations(model, Interrupting(images[:20]), "conv3", k=3, channels=[1, 2, 5], checkpoint=checkpointed,
+                        show_progress=False)  # fmt: skip
+    checkpointed.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read the checkpoint"):
+        top_activations(model, Interrupting(images[:20]), "conv3", k=3, checkpoint=checkpointed, show_progress=False)
 
 
 def test_folder_of_images_and_figure(model, tmp_path):

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from zfaccel.analysis.deconvnet import DeconvNet, check_channels
-from zfaccel.atomic import replace_atomically
+from zfaccel.analysis.topk_checkpoint import load_checkpoint, run_settings, save_checkpoint
 from zfaccel.models.preprocessing import ImageFolder, Preprocessing, preprocessing_for
 from zfaccel.ops import spatial_argmax
 
@@ -167,8 +167,10 @@ def top_activations(
         batch_size: images per forward pass (default 32; a DataLoader keeps its own).
         project: also project every kept activation and cut its image patch (needs random
             access to the data: a Dataset, a DataLoader over one, or a folder).
-        checkpoint: a file where the mining table is saved every 30 s and on interruption;
-            a later call with the same file resumes after the images already mined.
+        checkpoint: a file where the mining table is saved every 30 s, on interruption and at
+            the end, with the model's weights hash, the data and the settings; a later call
+            with the same file resumes after the images already mined, or raises ValueError
+            naming what differs when any of those does (see topk_checkpoint).
         backend: backend of the kernels ("auto", "triton", "native", "torch").
         show_progress: tqdm progress bars.
 
@@ -189,10 +191,9 @@ def top_activations(
     name = dn.plain.name_of(index)
 
     top, start = None, 0
+    settings = run_settings(model, data, name, k, chans, preprocessing) if checkpoint is not None else {}
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("layer_index") != index or state["values"].shape[1] != k:
-            raise ValueError(f"checkpoint {str(checkpoint)!r} is for another layer or k; remove it to start over")
+        state = load_checkpoint(checkpoint, settings)
         top = TopActivations(name, index, preprocessing=preprocessing, **{
             key: state[key] for key in ("channels", "values", "image_index", "position", "images_seen")})  # fmt: skip
         start = top.images_seen
@@ -212,26 +213,21 @@ def top_activations(
             top.images_seen = first + len(images)
             bar.update(len(images))
             if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS:
-                _save(top, checkpoint)
+                save_checkpoint(top, settings, checkpoint)
                 last_save = time.monotonic()
     except KeyboardInterrupt:
         if checkpoint is not None and top is not None:
-            _save(top, checkpoint)
+            save_checkpoint(top, settings, checkpoint)
         raise
     finally:
         bar.close()
     if top is None:
         raise ValueError("the dataset is empty")
     if checkpoint is not None:
-        _save(top, checkpoint)
+        save_checkpoint(top, settings, checkpoint)
     if project:
         _project(top, dn, data, batch_size, device, show_progress)
     return top
-
-
-def _save(top: TopActivations, path: str | os.PathLike) -> None:
-    """Atomically: a crash mid-write leaves the previous checkpoint intact."""
-    replace_atomically(path, lambda tmp: torch.save(top.state(), tmp))
 
 
 def _project(top: TopActivations, dn: DeconvNet, data, batch_size: int, device, show_progress: bool) -> None:
