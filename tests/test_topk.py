@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
@@ -193,6 +195,103 @@ def test_folder_of_images_and_figure(model, tmp_path):
         assert img.size[0] > 300 and img.size[1] > 150
 
 
+PREP = Preprocessing(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+JUNK = ("img1b.png", "img3b.jpg")  # sorted among the good files: indices 2 and 5 of the folder
+
+
+def image_folder(path, junk=()):
+    """img0..img5.png (random pixels, the same in every folder made here) plus the ``junk`` files."""
+    path.mkdir()
+    gen = torch.Generator().manual_seed(3)
+    for i in range(6):
+        Image.fromarray((torch.rand(40, 50, 3, generator=gen) * 255).byte().numpy()).save(path / f"img{i}.png")
+    for name in junk:
+        (path / name).write_bytes(b"\x89PNG\r\n truncated" if name.endswith(".png") else b"just text")
+    return path
+
+
+def file_names(folder, image_index):
+    files = sorted(p.name for p in folder.iterdir())
+    return [[files[i] for i in row] for row in image_index.tolist()]
+
+
+def test_unreadable_files_are_skipped_and_listed(model, tmp_path):
+    """Two junk files among good ones: the table of the folder without them (each entry naming the same file,
+    at its index in this folder's sorted list), and the junk listed in ``failures``."""
+    clean, junky = image_folder(tmp_path / "clean"), image_folder(tmp_path / "junky", JUNK)
+    run = dict(layer="conv2", k=3, channels=[0, 5, 9], preprocessing=PREP, show_progress=False)
+    ref = top_activations(model, clean, **run)
+    top = top_activations(model, junky, **run)
+    assert file_names(junky, top.image_index) == file_names(clean, ref.image_index)
+    assert (top.image_index >= 5).any()  # some good file sits after a junk one: its index is not its rank
+    for key in ("values", "position", "projections", "patches", "boxes"):
+        assert torch.equal(getattr(top, key), getattr(ref, key)), key
+    assert top.images_seen == 6 and [f[:2] for f in top.failures] == [
+        (2, str(junky / JUNK[0])),
+        (5, str(junky / JUNK[1])),
+    ]
+    assert all(message.startswith(f"cannot read image {path!r}") for _, path, message in top.failures)
+    with pytest.raises(ValueError, match=f"cannot read image '.*{JUNK[0]}'"):
+        top_activations(model, junky, strict=True, **run)
+
+
+def test_resumed_run_keeps_its_failures(model, tmp_path, monkeypatch):
+    """Interrupted after both junk files were skipped, the resumed run reads only the rest and still lists them."""
+    junky = image_folder(tmp_path / "junky", JUNK)
+    run = dict(layer="conv2", k=3, batch_size=2, preprocessing=PREP, project=False, show_progress=False)
+    ref = top_activations(model, junky, **run)
+    real, reads = Preprocessing.load, []
+
+    def load(self, path, interrupt_at=None):
+        if Path(path).name == interrupt_at:
+            raise KeyboardInterrupt
+        reads.append(Path(path).name)
+        return real(self, path)
+
+    ckpt = tmp_path / "mining.pt"
+    monkeypatch.setattr(Preprocessing, "load", lambda self, path: load(self, path, "img4.png"))  # the 7th of 8 files
+    with pytest.raises(KeyboardInterrupt):
+        top_activations(model, junky, checkpoint=ckpt, **run)
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["images_seen"] == 4 and saved["failures"] == ref.failures and len(ref.failures) == 2
+    monkeypatch.setattr(Preprocessing, "load", lambda self, path: load(self, path))
+    reads.clear()
+    top = top_activations(model, junky, checkpoint=ckpt, **run)
+    assert reads == ["img4.png", "img5.png"]
+    assert top.failures == ref.failures and top.images_seen == 6
+    for key in ("values", "image_index", "position"):
+        assert torch.equal(getattr(top, key), getattr(ref, key)), key
+
+
+class Faulty(Dataset):
+    """Four images; item 1 raises ``error``."""
+
+    def __init__(self, images, error):
+        self.images, self.error = images[:4], error
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        if i == 1:
+            raise self.error
+        return (self.images[i],)
+
+
+def test_only_unreadable_items_are_skipped(model, images):
+    """A ValueError from a Dataset's item is an unreadable item; any other error is a bug and propagates."""
+    top = top_activations(model, Faulty(images, ValueError("bad bytes")), "conv1", k=2, show_progress=False)
+    assert top.failures == [(1, "Faulty[1]", "bad bytes")] and top.images_seen == 3
+    assert 1 not in top.image_index.tolist()
+    for strict in (False, True):
+        with pytest.raises(RuntimeError, match="a bug"):
+            top_activations(model, Faulty(images, RuntimeError("a bug")), "conv1", strict=strict, show_progress=False)
+    with pytest.raises(ValueError, match="bad bytes"):
+        top_activations(model, Faulty(images, ValueError("bad bytes")), "conv1", strict=True, show_progress=False)
+    with pytest.raises(TypeError, match="strict must be a bool"):
+        top_activations(model, images[:2], "conv1", strict="yes", show_progress=False)
+
+
 def test_bad_input(model, images, tmp_path):
     data = TensorDataset(images[:4])
     with pytest.raises(ValueError, match="k must be"):
@@ -208,7 +307,7 @@ def test_bad_input(model, images, tmp_path):
         top_activations(model, tmp_path / "empty", "conv1", show_progress=False)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "a.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="cannot read image"):
+    with pytest.raises(ValueError, match="none of the dataset's 1 items could be read; the first: cannot read image"):
         top_activations(model, tmp_path / "broken", "conv1", show_progress=False)
     with pytest.raises(TypeError, match="random access"):
         top_activations(model, iter([images[:2]]), "conv1", show_progress=False)

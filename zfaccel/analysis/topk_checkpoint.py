@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from zfaccel.analysis.topk import TopActivations
 
 START_OVER = "remove it or pass another checkpoint file to start over"
+# TopActivations' fields a checkpoint keeps, besides "settings"; a failure is (index, path, message).
+STATE = ("layer_index", "channels", "values", "image_index", "position", "images_seen", "failures")
 
 
 def data_settings(data) -> dict[str, object]:
@@ -64,9 +66,9 @@ def save_checkpoint(top: TopActivations, settings: dict[str, object], path: str 
 
 
 def load_checkpoint(path: str | os.PathLike, settings: dict[str, object]) -> dict:
-    """The state saved in ``path`` (TopActivations.state() keys); ValueError when it cannot be read,
-    records no settings (written before they were recorded), or was made with other ``settings``
-    (naming each that differs)."""
+    """The state saved in ``path`` (the STATE keys and "settings"); ValueError when it cannot be read,
+    lacks the settings or the failures (an older zfaccel wrote it), or was made with other
+    ``settings`` (naming each that differs)."""
     name = repr(str(Path(path)))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -74,7 +76,7 @@ def load_checkpoint(path: str | os.PathLike, settings: dict[str, object]) -> dic
         raise ValueError(f"cannot read the checkpoint {name}: {type(err).__name__}: {err}") from err
     if not isinstance(state, dict) or "values" not in state:
         raise ValueError(f"{name} is not a top-k checkpoint; {START_OVER}")
-    if "settings" not in state:
+    if "settings" not in state or not set(STATE) <= set(state):
         raise ValueError(f"checkpoint {name} does not record the model, data and settings it was made with "
                          f"(an older zfaccel wrote it), so it cannot be resumed safely; {START_OVER}")  # fmt: skip
     differences = describe_mismatch(state["settings"], settings, "the checkpoint")
