@@ -190,6 +190,7 @@ def test_folder_of_images_and_figure(model, tmp_path):
     prep = Preprocessing(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     top = top_activations(model, folder, "conv4", k=4, preprocessing=prep, show_progress=False)
     assert top.images_seen == 6 and top.projections.shape[:2] == (96, 4)
+    assert repr(top) == "TopActivations(layer='conv4', channels=96, k=4, images_seen=6, projected=True, failures=0)"
     png = top.render(tmp_path / "fig" / "conv4.png", max_channels=9, tile=32)
     with Image.open(png) as img:
         assert img.size[0] > 300 and img.size[1] > 150
@@ -282,6 +283,8 @@ def test_only_unreadable_items_are_skipped(model, images):
     """A ValueError from a Dataset's item is an unreadable item; any other error is a bug and propagates."""
     top = top_activations(model, Faulty(images, ValueError("bad bytes")), "conv1", k=2, show_progress=False)
     assert top.failures == [(1, "Faulty[1]", "bad bytes")] and top.images_seen == 3
+    shown = repr(top)
+    assert shown.endswith("images_seen=3, projected=True, failures=1)") and "\n" not in shown and len(shown) < 200
     assert 1 not in top.image_index.tolist()
     for strict in (False, True):
         with pytest.raises(RuntimeError, match="a bug"):

@@ -32,7 +32,7 @@ from zfaccel.ops import spatial_argmax
 CHECKPOINT_SECONDS = 30.0  # how often a long mining run saves its table
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print every tensor: thousands of lines for conv5
 class TopActivations:
     """The k strongest activations of each channel of a layer across a dataset.
 
@@ -79,6 +79,11 @@ class TopActivations:
     def items_done(self) -> int:
         """Dataset items mined or skipped: a resumed run goes on from this index."""
         return self.images_seen + len(self.failures)
+
+    def __repr__(self) -> str:
+        return (f"TopActivations(layer={self.layer!r}, channels={len(self.channels)}, k={self.k}, "
+                f"images_seen={self.images_seen}, projected={self.projections is not None}, "
+                f"failures={len(self.failures)})")  # fmt: skip
 
     def state(self) -> dict:
         """What a checkpoint keeps (tensors and plain values only: loads with weights_only=True)."""
