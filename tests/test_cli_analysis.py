@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -35,6 +37,13 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def last_line(err: str) -> str:
+    """The last line of stderr, after the progress bars (which redraw with \\r and end with \\n)."""
+    lines = err.split("\n")
+    assert lines[-1] == "" and "\r" not in lines[-2], err
+    return lines[-2]
+
+
 def test_deconv_writes_a_png(capsys, folder, weights, tmp_path):
     out = tmp_path / "deep" / "proj.png"
     code, stdout, _ = run(capsys, "deconv", "--model", weights, "--image", folder / "img0.png", "--layer", "conv3",
@@ -52,6 +61,57 @@ def test_topk_writes_figure_and_table(capsys, folder, weights, tmp_path):
     table = torch.load(tmp_path / "top" / "conv2.pt", weights_only=True)
     assert table["values"].shape == (64, 3) and len(table["files"]) == 4
     assert (tmp_path / "top" / "conv2.png").is_file()
+
+
+def test_topk_refuses_a_checkpoint_made_with_other_weights(capsys, folder, weights, tmp_path):
+    ckpt = tmp_path / "mining.pt"
+    argv = ["topk", "--data", folder, "--layer", "conv2", "--k", "3", "--checkpoint", ckpt, "--out", tmp_path / "top"]
+    code, _, err = run(capsys, *argv, "--model", weights)
+    assert code == 0 and ckpt.is_file(), err
+    code, _, err = run(capsys, *argv, "--model", weights)  # the same weights resume (here: nothing left to mine)
+    assert code == 0, err
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    torch.save(small_zfnet(10).state_dict(), other)
+    code, _, err = run(capsys, *argv, "--model", other)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"checkpoint {str(ckpt)!r} was made with other settings: model (hash " in err
+    assert "differs from the checkpoint's (hash " in err and err.count(" differs ") == 1
+
+
+@pytest.fixture
+def junky(folder, tmp_path):
+    """The four images plus two junk files sorted among them (img0b.png, img2b.jpg: indices 1 and 4)."""
+    path = tmp_path / "junky"
+    path.mkdir()
+    for f in folder.iterdir():
+        (path / f.name).write_bytes(f.read_bytes())
+    (path / "img0b.png").write_bytes(b"\x89PNG not really")
+    (path / "img2b.jpg").write_text("not a jpeg")
+    return path
+
+
+def test_topk_skips_unreadable_files_and_reports_them(capsys, junky, weights, tmp_path):
+    code, stdout, err = run(capsys, "topk", "--model", weights, "--data", junky, "--layer", "conv2", "--k", "3",
+                            "--out", tmp_path / "top")  # fmt: skip
+    assert code == 0, err
+    table_path = tmp_path / "top" / "conv2.pt"
+    assert "(4 images, 64 channels, k=3)" in stdout
+    report = last_line(err)
+    assert report.startswith(f"zfaccel topk: skipped 2 unreadable files (listed in {table_path}): img0b.png: cannot")
+    assert "; img2b.jpg: cannot read image" in report
+    table = torch.load(table_path, weights_only=True)
+    assert [(i, Path(p).name) for i, p, _ in table["failures"]] == [(1, "img0b.png"), (4, "img2b.jpg")]
+    named = {Path(table["files"][i]).name for i in table["image_index"].view(-1).tolist()}
+    assert named and not named & {"img0b.png", "img2b.jpg"}
+
+
+def test_topk_strict_stops_at_the_first_unreadable_file(capsys, junky, weights, tmp_path):
+    code, _, err = run(capsys, "topk", "--model", weights, "--data", junky, "--layer", "conv2", "--strict",
+                       "--out", tmp_path / "top")  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert last_line(err).startswith(f"zfaccel topk: error: cannot read image {str(junky / 'img0b.png')!r}")
+    assert not (tmp_path / "top" / "conv2.pt").exists()
 
 
 BAD = [

@@ -6,6 +6,8 @@ maps respond most strongly (value, image, position of the map's maximum):
 is merged per batch, so memory stays O(channels x k), never O(dataset). Then
 every kept activation is projected to pixels with the DeconvNet, one forward per
 distinct image, and the image patch under its receptive field is cut out.
+Unreadable items are skipped and listed (topk_data); a checkpoint records what
+it was made from and refuses a resume with anything else (topk_checkpoint).
 """
 
 from __future__ import annotations
@@ -22,20 +24,24 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from zfaccel.analysis.deconvnet import DeconvNet, check_channels
-from zfaccel.atomic import replace_atomically
-from zfaccel.models.preprocessing import ImageFolder, Preprocessing, preprocessing_for
+from zfaccel.analysis.topk_checkpoint import STATE, load_checkpoint, run_settings, save_checkpoint
+from zfaccel.analysis.topk_data import Failure, as_dataset, batches, load
+from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
 from zfaccel.ops import spatial_argmax
 
 CHECKPOINT_SECONDS = 30.0  # how often a long mining run saves its table
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print every tensor: thousands of lines for conv5
 class TopActivations:
     """The k strongest activations of each channel of a layer across a dataset.
 
     values: (C, k) float32, descending per channel (-inf where fewer than k images were seen);
     image_index: (C, k) int64 index into the dataset (-1 where missing);
     position: (C, k, 2) int64 (row, col) in the layer's map.
+    images_seen: how many images were mined; failures: the items skipped as unreadable, as
+    (index into the dataset, path, error message) in index order (a folder's index counts into its
+    sorted files, as image_index does).
     After projection: ``projections`` and ``patches`` (C, k, 3, h, w) float32 crops of the
     receptive fields (zero outside the image), ``boxes`` (C, k, 2) int64 their top-left pixel
     in images of ``image_size`` (H, W).
@@ -53,15 +59,35 @@ class TopActivations:
     patches: torch.Tensor | None = None
     boxes: torch.Tensor | None = None
     image_size: tuple[int, int] | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+    @classmethod
+    def empty(
+        cls, layer: str, layer_index: int, channels: torch.Tensor, k: int, preprocessing: Preprocessing
+    ) -> TopActivations:
+        """The table before any image: values -inf, image_index -1, positions 0; channels (C,) int64."""
+        c = len(channels)
+        return cls(layer, layer_index, channels, torch.full((c, k), float("-inf")),
+                   torch.full((c, k), -1, dtype=torch.long), torch.zeros((c, k, 2), dtype=torch.long),
+                   preprocessing=preprocessing)  # fmt: skip
 
     @property
     def k(self) -> int:
         return self.values.shape[1]
 
+    @property
+    def items_done(self) -> int:
+        """Dataset items mined or skipped: a resumed run goes on from this index."""
+        return self.images_seen + len(self.failures)
+
+    def __repr__(self) -> str:
+        return (f"TopActivations(layer={self.layer!r}, channels={len(self.channels)}, k={self.k}, "
+                f"images_seen={self.images_seen}, projected={self.projections is not None}, "
+                f"failures={len(self.failures)})")  # fmt: skip
+
     def state(self) -> dict:
         """What a checkpoint keeps (tensors and plain values only: loads with weights_only=True)."""
-        keys = ("layer_index", "channels", "values", "image_index", "position", "images_seen")
-        return {key: getattr(self, key) for key in keys}
+        return {key: getattr(self, key) for key in STATE}
 
     def render(self, path: str | os.PathLike, **kwargs) -> Path:
         """The paper's Fig. 2 for this layer as a PNG (see zfaccel.analysis.figures.render_top_activations)."""
@@ -70,65 +96,21 @@ class TopActivations:
         return render_top_activations(self, path, **kwargs)
 
 
-def _as_dataset(dataset, preprocessing: Preprocessing):
-    if isinstance(dataset, str | os.PathLike):
-        return ImageFolder(dataset, preprocessing)
-    if isinstance(dataset, DataLoader | Dataset) or hasattr(dataset, "__getitem__"):
-        return dataset
-    if isinstance(dataset, Iterable):
-        return dataset
-    raise TypeError(
-        f"dataset must be a torch Dataset, a DataLoader or a folder of images, got {type(dataset).__name__}"
-    )
-
-
-def _image_of(item) -> torch.Tensor:
-    image = item[0] if isinstance(item, tuple | list) else item
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(f"dataset items must be image tensors or (image, ...) tuples, got {type(image).__name__}")
-    return image
-
-
-def _batches(data, batch_size: int, start: int):
-    """(first index, images (B, C, H, W)) from a Dataset (from ``start``) or a DataLoader / iterable."""
-    if isinstance(data, DataLoader) or not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
-        seen = 0
-        for batch in data:
-            images = _image_of(batch)
-            if images.dim() == 3:
-                images = images.unsqueeze(0)
-            if seen + len(images) > start:  # batches wholly before `start` were mined already
-                skip = max(0, start - seen)
-                yield seen + skip, images[skip:]
-            seen += len(images)
-        return
-    for lo in range(start, len(data), batch_size):
-        items = [_image_of(data[i]) for i in range(lo, min(lo + batch_size, len(data)))]
-        yield lo, torch.stack(items)
-
-
-def _load(data, indices: Sequence[int]) -> torch.Tensor:
-    source = data.dataset if isinstance(data, DataLoader) else data
-    if not hasattr(source, "__getitem__"):
-        raise TypeError("projecting the top activations needs a dataset with random access (a Dataset, a DataLoader "
-                        "over one, or a folder); pass project=False for a plain iterable")  # fmt: skip
-    return torch.stack([_image_of(source[i]) for i in indices])
-
-
 def _check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     return k
 
 
-def _merge(top: TopActivations, values: torch.Tensor, index: torch.Tensor, first: int, width: int) -> None:
-    """Merge a batch's per-map maxima (B, C) and flat positions (B, C) into the (C, k) table.
+def _merge(top: TopActivations, values: torch.Tensor, index: torch.Tensor, images: torch.Tensor, width: int) -> None:
+    """Merge a batch's per-map maxima (B, C) and flat positions (B, C) of the images with dataset
+    indices ``images`` (B,) int64, ascending, into the (C, k) table.
 
     A stable descending sort keeps earlier images first among equal values, so the result
     does not depend on batch boundaries.
     """
     b = values.shape[0]
-    images = torch.arange(first, first + b).view(1, b).expand(values.shape[1], b)
+    images = images.view(1, b).expand(values.shape[1], b)
     all_values = torch.cat([top.values, values.t().float()], 1)
     all_images = torch.cat([top.image_index, images], 1)
     pos = torch.stack([index // width, index % width], -1).transpose(0, 1)
@@ -151,6 +133,7 @@ def top_activations(
     project: bool = True,
     preprocessing: Preprocessing | None = None,
     checkpoint: str | os.PathLike | None = None,
+    strict: bool = False,
     backend: str = "auto",
     show_progress: bool = True,
 ) -> TopActivations:
@@ -167,8 +150,13 @@ def top_activations(
         batch_size: images per forward pass (default 32; a DataLoader keeps its own).
         project: also project every kept activation and cut its image patch (needs random
             access to the data: a Dataset, a DataLoader over one, or a folder).
-        checkpoint: a file where the mining table is saved every 30 s and on interruption;
-            a later call with the same file resumes after the images already mined.
+        checkpoint: a file where the mining table is saved every 30 s, on interruption and at
+            the end, with the model's weights hash, the data and the settings; a later call
+            with the same file resumes after the images already mined, or raises ValueError
+            naming what differs when any of those does (see topk_checkpoint).
+        strict: raise on the first unreadable item (a ValueError from the Dataset, e.g. a file
+            of the folder that is no image) instead of skipping it and listing it in ``failures``;
+            other errors always propagate, as does any error inside a DataLoader or iterable.
         backend: backend of the kernels ("auto", "triton", "native", "torch").
         show_progress: tqdm progress bars.
 
@@ -179,59 +167,56 @@ def top_activations(
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     batch_size = batch_size or 32
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be a bool, got {type(strict).__name__}")
     dn = DeconvNet(model, backend=backend)
     index = dn.plain.resolve(layer)
     preprocessing = preprocessing or preprocessing_for(model)
     count = dn.plain.channels(index)
     chans = check_channels(channels if channels is not None else range(count), count)
-    data = _as_dataset(dataset, preprocessing)
+    data = as_dataset(dataset, preprocessing)
     device = next(model.parameters()).device
     name = dn.plain.name_of(index)
 
-    top, start = None, 0
+    top = TopActivations.empty(name, index, chans, k, preprocessing)
+    settings = run_settings(model, data, name, k, chans, preprocessing) if checkpoint is not None else {}
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if state.get("layer_index") != index or state["values"].shape[1] != k:
-            raise ValueError(f"checkpoint {str(checkpoint)!r} is for another layer or k; remove it to start over")
-        top = TopActivations(name, index, preprocessing=preprocessing, **{
-            key: state[key] for key in ("channels", "values", "image_index", "position", "images_seen")})  # fmt: skip
-        start = top.images_seen
+        state = load_checkpoint(checkpoint, settings)
+        for key in STATE:
+            setattr(top, key, state[key])
     last_save = time.monotonic()
     total = len(data) if hasattr(data, "__len__") and not isinstance(data, DataLoader) else None
-    bar = tqdm(total=total, initial=start, desc=f"mining {name}", unit="img", disable=not show_progress)
+    bar = tqdm(total=total, initial=top.items_done, desc=f"mining {name}", unit="img", disable=not show_progress)
     try:
-        for first, images in _batches(data, batch_size, start):
-            act = dn.trace(images.to(device), index, record=False)[0].output
-            if top is None:
-                c = len(chans)
-                top = TopActivations(name, index, chans, torch.full((c, k), float("-inf")),
-                                     torch.full((c, k), -1, dtype=torch.long), torch.zeros((c, k, 2), dtype=torch.long),
-                                     preprocessing=preprocessing)  # fmt: skip
-            values, flat = spatial_argmax(act[:, top.channels.to(act.device)], backend=backend)
-            _merge(top, values.cpu(), flat.cpu(), first, act.shape[3])
-            top.images_seen = first + len(images)
-            bar.update(len(images))
+        for batch in batches(data, batch_size, top.items_done, strict):
+            if batch.images is not None:
+                act = dn.trace(batch.images.to(device), index, record=False)[0].output
+                values, flat = spatial_argmax(act[:, top.channels.to(act.device)], backend=backend)
+                _merge(top, values.cpu(), flat.cpu(), batch.indices, act.shape[3])
+                top.images_seen += len(batch.indices)
+            # A batch's failures count only with its images: Ctrl-C inside a batch keeps neither, and a
+            # resumed run rereads that batch whole from items_done.
+            top.failures += batch.failures
+            bar.update(len(batch.indices) + len(batch.failures))
             if checkpoint is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS:
-                _save(top, checkpoint)
+                save_checkpoint(top, settings, checkpoint)
                 last_save = time.monotonic()
     except KeyboardInterrupt:
-        if checkpoint is not None and top is not None:
-            _save(top, checkpoint)
+        if checkpoint is not None:
+            save_checkpoint(top, settings, checkpoint)
         raise
     finally:
         bar.close()
-    if top is None:
+    if top.images_seen == 0:
+        if top.failures:
+            _, _, first = top.failures[0]
+            raise ValueError(f"none of the dataset's {len(top.failures)} items could be read; the first: {first}")
         raise ValueError("the dataset is empty")
     if checkpoint is not None:
-        _save(top, checkpoint)
+        save_checkpoint(top, settings, checkpoint)
     if project:
         _project(top, dn, data, batch_size, device, show_progress)
     return top
-
-
-def _save(top: TopActivations, path: str | os.PathLike) -> None:
-    """Atomically: a crash mid-write leaves the previous checkpoint intact."""
-    replace_atomically(path, lambda tmp: torch.save(top.state(), tmp))
 
 
 def _project(top: TopActivations, dn: DeconvNet, data, batch_size: int, device, show_progress: bool) -> None:
@@ -244,7 +229,7 @@ def _project(top: TopActivations, dn: DeconvNet, data, batch_size: int, device, 
     bar = tqdm(total=len(distinct), desc=f"projecting {top.layer}", unit="img", disable=not show_progress)
     for lo in range(0, len(distinct), batch_size):
         chunk = distinct[lo : lo + batch_size]
-        pixels = _load(data, chunk.tolist()).to(device)
+        pixels = load(data, chunk.tolist()).to(device)
         local = torch.searchsorted(chunk, images)
         mine = (local < len(chunk)) & (chunk[local.clamp(max=len(chunk) - 1)] == images)
         sel = mine.nonzero().view(-1)

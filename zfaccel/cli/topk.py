@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from zfaccel.cli.common import add_model_argument, load_model, output_folder
@@ -17,7 +18,10 @@ def add_parser(sub) -> None:
     p.add_argument("--channels", nargs="+", type=int, help="channels to keep (default: all)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-channels", type=int, default=64, help="channels drawn in the figure (default 64)")
-    p.add_argument("--checkpoint", type=Path, help="save progress here; a rerun resumes from it")
+    p.add_argument("--checkpoint", type=Path, help="save progress here; a rerun with the same model, data and "
+                   "settings resumes from it (any other is refused)")  # fmt: skip
+    p.add_argument("--strict", action="store_true", help="stop at the first unreadable image file (exit 2) "
+                   "instead of skipping it and reporting it at the end")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="folder for <layer>.png and <layer>.pt")
     p.set_defaults(run=run)
 
@@ -36,10 +40,20 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.device)
     layer = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
     top = top_activations(model, args.data, layer, k=args.k, channels=args.channels, batch_size=args.batch_size,
-                          checkpoint=args.checkpoint, backend=args.backend)  # fmt: skip
+                          checkpoint=args.checkpoint, strict=args.strict, backend=args.backend)  # fmt: skip
     png = top.render(out / f"{top.layer}.png", max_channels=args.max_channels)
     table = out / f"{top.layer}.pt"
     files = ImageFolder(args.data, preprocessing_for(model)).files  # image_index counts into this list
     torch.save({**top.state(), "files": [str(f) for f in files]}, table)
     print(f"wrote {png} and {table} ({top.images_seen} images, {len(top.channels)} channels, k={top.k})")
+    if top.failures:
+        print(f"zfaccel topk: {skipped(top.failures, table)}", file=sys.stderr)
     return 0
+
+
+def skipped(failures: list[tuple[int, str, str]], table: Path, shown: int = 3) -> str:
+    """One line: how many files were skipped, where they are listed, and the first ``shown`` of them."""
+    n = len(failures)
+    first = "; ".join(f"{Path(path).name}: {message}".replace("\n", " ") for _, path, message in failures[:shown])
+    more = f"; and {n - shown} more" if n > shown else ""
+    return f"skipped {n} unreadable file{'s' * (n != 1)} (listed in {table}): {first}{more}"
