@@ -1,6 +1,7 @@
 """Models: the paper's ZFNet, the small demo model, weight loading, and the plain-CNN adapter."""
 
 from zfaccel.models.plain import PlainCNN, layer_names, split_model
+from zfaccel.models.preprocessing import load_images
 from zfaccel.models.registry import load_model, pretrained_small
 from zfaccel.models.small import SmallZFNet, small_zfnet
 from zfaccel.models.weights import load_weights, read_state_dict, zfnet_from_pytorchcv
@@ -11,6 +12,7 @@ __all__ = [
     "SmallZFNet",
     "ZFNet",
     "layer_names",
+    "load_images",
     "load_model",
     "load_weights",
     "pretrained_small",
