@@ -8,7 +8,7 @@ from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfac
 from zfaccel import models, nn
 from zfaccel.analysis import DeconvNet, Occlusion, OcclusionResult
 from zfaccel.backends import BackendUnavailableError, available_backends
-from zfaccel.models import load_images
+from zfaccel.models import class_names, load_images
 from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, occlusion_batch, spatial_argmax, switches_to_indices
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __all__ = [
     "Occlusion",
     "OcclusionResult",
     "available_backends",
+    "class_names",
     "load_images",
     "max_pool2d_switches",
     "max_unpool2d_switches",

@@ -1,5 +1,6 @@
 """Models: the paper's ZFNet, the small demo model, weight loading, and the plain-CNN adapter."""
 
+from zfaccel.models.classes import class_names
 from zfaccel.models.plain import PlainCNN, layer_names, split_model
 from zfaccel.models.preprocessing import load_images
 from zfaccel.models.registry import load_model, pretrained_small
@@ -11,6 +12,7 @@ __all__ = [
     "PlainCNN",
     "SmallZFNet",
     "ZFNet",
+    "class_names",
     "layer_names",
     "load_images",
     "load_model",
