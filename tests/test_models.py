@@ -9,7 +9,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zfaccel.models import load_model, load_weights, read_state_dict, small_zfnet, split_model, zfnet
+import zfaccel
+from zfaccel.demo.shapes import CLASSES
+from zfaccel.models import (
+    SmallZFNet,
+    class_names,
+    load_model,
+    load_weights,
+    read_state_dict,
+    small_zfnet,
+    split_model,
+    zfnet,
+)
 from zfaccel.models.weights import zfnet_from_pytorchcv
 
 
@@ -192,3 +203,18 @@ def test_load_model_specs(tmp_path):
     assert isinstance(load_model("zfnet"), type(zfnet()))
     with pytest.raises(FileNotFoundError, match="neither 'zfnet', 'small'"):
         load_model(tmp_path / "nope.pt")
+
+
+def test_class_names_of_the_demo_model_and_others():
+    assert SmallZFNet.class_names == tuple(CLASSES) and len(CLASSES) == 10
+    assert class_names(small_zfnet()) == list(CLASSES)
+    assert zfaccel.class_names is class_names
+    assert class_names(small_zfnet(7)) is None  # ten names do not name seven outputs
+    assert class_names(zfnet()) is None  # declares none
+    named = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2, 2))
+    named.class_names = ("cat", "dog")
+    assert class_names(named) == ["cat", "dog"]
+    named.class_names = "cd"  # a string is not a list of names
+    assert class_names(named) is None
+    with pytest.raises(TypeError, match="model must be"):
+        class_names("small")

@@ -9,6 +9,7 @@ from zfaccel import models, nn
 from zfaccel.analysis import DeconvNet, Occlusion, OcclusionResult
 from zfaccel.analysis.topk import TopActivations, top_activations
 from zfaccel.backends import BackendUnavailableError, available_backends
+from zfaccel.models import class_names, load_images
 from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, occlusion_batch, spatial_argmax, switches_to_indices
 
 __version__ = "0.1.0"
@@ -20,6 +21,8 @@ __all__ = [
     "OcclusionResult",
     "TopActivations",
     "available_backends",
+    "class_names",
+    "load_images",
     "max_pool2d_switches",
     "max_unpool2d_switches",
     "models",

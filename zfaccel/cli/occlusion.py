@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
                         "default), or a grey level or R,G,B colour in [0, 1]")  # fmt: skip
     p.add_argument("--feature-layer", default="conv5", help="layer whose strongest map is totalled (default conv5)")
     p.add_argument("--batch-size", type=int, help="occluder positions per batch (default: sized from free memory)")
-    p.add_argument("--classes", type=Path, help="a text file of class names, one per line, for the legends")
+    p.add_argument("--classes", type=Path, help="a text file of class names, one per line, for the legends "
+                   "(default: the model's own, where it has them, as the bundled demo model does)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="folder for the PNGs and the .npz")
     p.set_defaults(run=run)
 
@@ -66,6 +67,7 @@ def read_class_names(path: Path | None, classes: int) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     from zfaccel.analysis import Occlusion
+    from zfaccel.models import class_names
     from zfaccel.models.preprocessing import preprocessing_for
 
     window, stride = pair(args.window, "window"), pair(args.stride, "stride")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         )
     layer = int(args.feature_layer) if args.feature_layer.lstrip("-").isdigit() else args.feature_layer
     baseline = baseline_colour(args.baseline, prep)
-    names = read_class_names(args.classes, _classes(model, image)) if args.classes else None
+    names = read_class_names(args.classes, _classes(model, image)) if args.classes else class_names(model)
     result = Occlusion(model).sweep(image[None], target=args.target, window=window, stride=stride,
                                     baseline=baseline, feature_layer=layer, batch_size=args.batch_size,
                                     show_progress=True)  # fmt: skip

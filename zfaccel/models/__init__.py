@@ -1,6 +1,8 @@
 """Models: the paper's ZFNet, the small demo model, weight loading, and the plain-CNN adapter."""
 
+from zfaccel.models.classes import class_names
 from zfaccel.models.plain import PlainCNN, layer_names, split_model
+from zfaccel.models.preprocessing import load_images
 from zfaccel.models.registry import load_model, pretrained_small
 from zfaccel.models.small import SmallZFNet, small_zfnet
 from zfaccel.models.weights import load_weights, read_state_dict, zfnet_from_pytorchcv
@@ -10,7 +12,9 @@ __all__ = [
     "PlainCNN",
     "SmallZFNet",
     "ZFNet",
+    "class_names",
     "layer_names",
+    "load_images",
     "load_model",
     "load_weights",
     "pretrained_small",

@@ -34,12 +34,14 @@ class SmallZFNet(nn.Module):
     """``features`` -> flatten -> ``classifier``, for (N, 3, 64, 64) inputs.
 
     ``input_size``, ``mean`` and ``std`` tell zfaccel.models.preprocessing how images reach it:
-    64 x 64 pixels normalised with the shapes data's per-channel statistics.
+    64 x 64 pixels normalised with the shapes data's per-channel statistics. ``class_names``
+    names its 10 outputs, the shapes data's classes (zfaccel.models.class_names checks the count).
     """
 
     input_size = INPUT_SIZE
     mean = MEAN
     std = STD
+    class_names = tuple(CLASSES)
 
     def __init__(self, num_classes: int = len(CLASSES), *, dropout: float = 0.3) -> None:
         super().__init__()
