@@ -71,12 +71,24 @@ def test_bundled_demo_model(capsys, files, tmp_path):
     assert code == 0, stdout
 
 
+def test_default_geometry_class_names_and_backend(capsys, files, tmp_path):
+    """The bundled model's names label the output and --target takes one; window and stride fit 64 px."""
+    code, stdout, _ = run(capsys, "occlusion", "--image", files / "cat.png", "--target", "diamond",
+                          "--backend", "torch", "--out", tmp_path)  # fmt: skip
+    assert code == 0, stdout
+    with np.load(tmp_path / "cat_occlusion.npz") as z:
+        assert z["target"].tolist() == [5] and z["window"].tolist() == [16, 16] and z["prob"].shape == (1, 13, 13)
+    assert "target diamond: p = " in stdout and "window 16x16, stride 4x4" in stdout
+    assert "class 5" not in stdout and "predicted: " in stdout
+
+
 BAD = [
     (["--window", "80"], "larger than the image"),
     (["--window", "16", "--stride", "0"], "--stride must be at least 1"),
     (["--window", "0"], "--window must be at least 1"),
     (["--window", "8", "8", "8"], "one or two numbers"),
     (["--window", "16", "--target", "10"], "target classes must lie in 0..9"),
+    (["--window", "16", "--target", "blob"], "--target 'blob' is not a class number"),
     (["--window", "16", "--baseline", "grey"], "--baseline 'grey'"),
     (["--window", "16", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["--window", "16", "--feature-layer", "fc7"], "unknown feature_layer"),

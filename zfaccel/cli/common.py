@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+IMAGE_HELP = "an image file (its shorter side resized to the model's input size, then centre-cropped)"
+
 
 def add_model_argument(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
     """--model and --device, and --backend for commands whose kernels take one."""
@@ -76,3 +78,67 @@ def output_folder(path: Path) -> Path:
     except OSError as err:
         raise ValueError(f"--out {str(path)!r}: cannot create the folder ({err.strerror})") from err
     return path
+
+
+def pair(values: list[int], name: str) -> tuple[int, int]:
+    """``--window 32`` or ``--window 32 24`` -> (32, 32) / (32, 24); ValueError for 0, negatives or 3 values."""
+    if len(values) not in (1, 2):
+        raise ValueError(f"--{name} takes one or two numbers, got {len(values)}")
+    if min(values) < 1:
+        raise ValueError(f"--{name} must be at least 1 pixel, got {' '.join(map(str, values))}")
+    return (values[0], values[-1])
+
+
+def baseline_colour(spec: str, preprocessing):
+    """'mean' -> None (0 in normalised units); 'v' or 'r,g,b' in [0, 1] -> that colour normalised, (3,) float32."""
+    import torch
+
+    if spec == "mean":
+        return None
+    try:
+        values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 3) or not all(0 <= v <= 1 for v in values):
+        raise ValueError(f"--baseline {spec!r}: write 'mean', a grey level in [0, 1] or R,G,B in [0, 1]")
+    rgb = torch.tensor(values * 3 if len(values) == 1 else values, dtype=torch.float32)
+    return preprocessing.normalize(rgb.view(3, 1, 1)).view(3)
+
+
+def add_geometry_arguments(p: argparse.ArgumentParser) -> None:
+    """--window, --stride, --baseline, --feature-layer: the occluder and what is totalled (Fig. 7)."""
+    p.add_argument("--window", type=int, nargs="+", default=None, metavar="PX",
+                   help="the occluder's side, or height and width, in pixels (default: what fits the model's "
+                        "input, 32 at 224 px as in the paper, 16 at 64 px)")  # fmt: skip
+    p.add_argument("--stride", type=int, nargs="+", default=None, metavar="PX",
+                   help="the step between occluder positions, or rows and columns (default: a quarter of the "
+                        "window)")  # fmt: skip
+    p.add_argument("--baseline", default="mean",
+                   help="what the occluder shows: 'mean' (the data's mean colour, the paper's grey square; "
+                        "default), or a grey level or R,G,B colour in [0, 1]")  # fmt: skip
+    p.add_argument("--feature-layer", default="conv5", help="layer whose strongest map is totalled (default conv5)")
+
+
+def geometry(args: argparse.Namespace) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """(window, stride) from --window / --stride, None where not given."""
+    window = None if args.window is None else pair(args.window, "window")
+    stride = None if args.stride is None else pair(args.stride, "stride")
+    return window, stride
+
+
+def layer_argument(spec: str) -> str | int:
+    """A layer name, or an index into model.features when it is a number."""
+    return int(spec) if spec.lstrip("-").isdigit() else spec
+
+
+def parse_target(spec: str | None, names: list[str] | None, rules: tuple[str, ...] = ()) -> str | int | None:
+    """--target: a class number, a class name (where the model names its classes), or one of ``rules``
+    (e.g. "predicted", "label"); ValueError naming the bad value."""
+    if spec is None or spec in rules:
+        return spec
+    if spec.isdigit():
+        return int(spec)
+    if names is not None and spec in names:
+        return names.index(spec)
+    choices = [*rules, "a class number"] + (["a class name (" + ", ".join(names[:12]) + ")"] if names else [])
+    raise ValueError(f"--target {spec!r} is not {', '.join(choices[:-1])} or {choices[-1]}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from zfaccel.cli.common import add_model_argument, load_model, output_folder
+from zfaccel.cli.common import add_model_argument, layer_argument, load_model, output_folder
 
 
 def add_parser(sub) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-channels must be at least 1, got {args.max_channels}")
     out = output_folder(args.out)
     model = load_model(args.model, args.device)
-    layer = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    layer = layer_argument(args.layer)
     top = top_activations(model, args.data, layer, k=args.k, channels=args.channels, batch_size=args.batch_size,
                           checkpoint=args.checkpoint, strict=args.strict, backend=args.backend)  # fmt: skip
     png = top.render(out / f"{top.layer}.png", max_channels=args.max_channels)

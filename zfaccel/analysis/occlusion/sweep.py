@@ -52,7 +52,7 @@ def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
 def check_target(target: object, clean_label: torch.Tensor, classes: int, name: str = "target") -> torch.Tensor:
     """One class per image as (B,) int64 (None: the clean predictions); ValueError/TypeError naming ``name``."""
     b = clean_label.shape[0]
-    if target is None:
+    if target is None or (isinstance(target, str) and target == "predicted"):
         return clean_label.clone()
     if isinstance(target, bool):
         raise TypeError(f"{name} must be an int, a list of ints or an int tensor, got a bool")
@@ -103,7 +103,7 @@ class Occlusion:
     def sweep(
         self,
         images: torch.Tensor,
-        target: int | Sequence[int] | torch.Tensor | None = None,
+        target: int | Sequence[int] | torch.Tensor | str | None = None,
         window: int | tuple[int, int] | None = None,
         stride: int | tuple[int, int] | None = None,
         baseline: float | Sequence[float] | torch.Tensor | None = None,
@@ -119,8 +119,9 @@ class Occlusion:
 
         Args:
             images: (B, 3, H, W) float, the model's (normalised) inputs, on the model's device and dtype.
-            target: one class per image (list or int tensor); default: the true ``labels`` when given,
-                else each image's unoccluded prediction.
+            target: one class per image (list or int tensor), "predicted" (each image's unoccluded
+                prediction) or "label" (the true ``labels``); default: "label" when ``labels`` are
+                given, else "predicted".
             window: the occluder's (height, width) in pixels, or one int; at most the image's size.
                 Default: the power of two nearest a fifth of the shorter side (32 at 224 px, the
                 paper's; 16 at 64 px).
@@ -162,7 +163,12 @@ class Occlusion:
         clean_label = engine.clean_logits.argmax(1).cpu()
         classes = engine.clean_logits.shape[1]
         true_label = None if labels is None else check_target(labels, clean_label, classes, "labels")
-        tgt = check_target(target if target is not None else true_label, clean_label, classes)
+        wants_label = isinstance(target, str) and target == "label"
+        if wants_label and true_label is None:
+            raise ValueError("target 'label' needs the true labels: pass labels=")
+        if target is None or wants_label:
+            target = true_label  # None when unknown: the prediction
+        tgt = check_target(target, clean_label, classes)
         channel = engine.clean_peaks.argmax(1).cpu()
         n = grid(size, window_hw, stride_hw)
         positions = positions_of(b, n, stride_hw, images.device)
