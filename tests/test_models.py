@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import pytest
 import torch
@@ -169,6 +170,30 @@ def test_load_weights_names_the_mismatch_in_one_line(tmp_path):
     shapes = r"2 of another shape \(classifier.6.weight \(10, 256\) where the model has \(7, 256\)"
     with pytest.raises(ValueError, match=shapes):
         load_weights(small_zfnet(7), path)
+
+
+def test_legacy_torch_files_and_safetensors_load(tmp_path, monkeypatch):
+    model = small_zfnet(10)
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"state_dict": model.state_dict()}, legacy, _use_new_zipfile_serialization=False)  # torch < 1.6
+    assert legacy.read_bytes()[:1] == b"\x80"
+    assert torch.equal(load_model(legacy).features[0].weight, model.features[0].weight)
+    fake = tmp_path / "w.safetensors"
+    fake.write_bytes(len(b'{"a": 1}').to_bytes(8, "little") + b'{"a": 1}')
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # as where it is not installed
+    with pytest.raises(ValueError, match=r"w\.safetensors' is a safetensors file: reading it needs the safetensors"):
+        read_state_dict(fake)
+
+
+def test_safetensors_round_trip(tmp_path):
+    save_file = pytest.importorskip("safetensors.torch", reason="safetensors is not installed").save_file
+    model = small_zfnet(10)
+    path = tmp_path / "w.pt"  # the content, not the name, says what it is
+    save_file(model.state_dict(), str(path))
+    assert torch.equal(load_model(path).classifier[6].weight, model.classifier[6].weight)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="cannot read weights from"):
+        read_state_dict(path)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ StateDict = Mapping[str, torch.Tensor]
 # 8-byte little-endian header length, then the JSON header's "{").
 ZIP_MAGIC = b"PK"
 PICKLE_PROTO = b"\x80"
+SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors format's own limit on its JSON header, in bytes
 # torch's refusal of a pickle that needs more than tensors; its advice (weights_only=False) runs code.
 REFUSED = "Weights only load failed"
 
@@ -37,7 +38,7 @@ def weights_format(path: Path) -> str | None:
         return "zip"
     if head.startswith(PICKLE_PROTO):
         return "pickle"
-    if len(head) == 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= path.stat().st_size:
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= SAFETENSORS_MAX_HEADER:
         return "safetensors"
     return None
 
@@ -61,8 +62,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         try:
             from safetensors.torch import load_file
         except ImportError as err:
-            raise ImportError(f"reading {path} needs the safetensors package (pip install safetensors)") from err
-        return dict(load_file(str(path)))
+            raise ValueError(
+                f"{str(path)!r} is a safetensors file: reading it needs the safetensors package "
+                f"(pip install safetensors)"
+            ) from err
+        try:
+            return dict(load_file(str(path)))
+        except Exception as err:  # a header or data the safetensors reader refuses
+            raise ValueError(_unreadable(path, err)) from err
     try:
         with warnings.catch_warnings():
             # torch warns of pickle protocols other than 2 on stderr; the load below says what went wrong
