@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import pickle
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 from zfaccel.cli.main import main
-from zfaccel.models import small_zfnet
+from zfaccel.models import alexnet, small_zfnet
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +23,24 @@ def folder(tmp_path_factory):
     return path
 
 
+def saved_weights(tmp_path_factory, build, name: str):
+    """The state_dict of ``build(10)`` (random weights, seed 0) saved as ``name`` in a fresh folder."""
+    path = tmp_path_factory.mktemp("weights") / name
+    torch.manual_seed(0)
+    torch.save(build(10).state_dict(), path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    """A demo-model weights file (random weights): --model accepts files."""
-    path = tmp_path_factory.mktemp("weights") / "small.pt"
-    torch.manual_seed(0)
-    torch.save(small_zfnet(10).state_dict(), path)
-    return path
+    """A demo-model weights file: --model accepts files."""
+    return saved_weights(tmp_path_factory, small_zfnet, "small.pt")
+
+
+@pytest.fixture(scope="module")
+def alexnet_weights(tmp_path_factory):
+    """A torchvision-layout AlexNet state_dict with 10 classes (218 MB, once per module)."""
+    return saved_weights(tmp_path_factory, alexnet, "alexnet.pth")
 
 
 def run(capsys, *argv):
@@ -112,6 +124,19 @@ def test_topk_strict_stops_at_the_first_unreadable_file(capsys, junky, weights, 
     assert code == 2 and "Traceback" not in err
     assert last_line(err).startswith(f"zfaccel topk: error: cannot read image {str(junky / 'img0b.png')!r}")
     assert not (tmp_path / "top" / "conv2.pt").exists()
+def test_deconv_on_alexnet_with_torchvision_weights(capsys, folder, alexnet_weights, tmp_path):
+    out = tmp_path / "alexnet.png"
+    for model in (["--model", "alexnet", "--weights", alexnet_weights], ["--model", alexnet_weights]):
+        code, stdout, err = run(capsys, "deconv", *model, "--image", folder / "img0.png", "--layer", "conv5",
+                                "--channels", "top2", "--out", out)  # fmt: skip
+        assert code == 0 and out.is_file() and "wrote" in stdout, err
+        assert err == ""  # trained weights: no note
+
+
+def test_random_weights_are_noted_on_stderr(capsys, folder, tmp_path):
+    code, _, err = run(capsys, "deconv", "--model", "alexnet", "--image", folder / "img0.png", "--layer", "conv1",
+                       "--channels", "0", "--out", tmp_path / "a.png")  # fmt: skip
+    assert code == 0 and err.count("\n") == 1 and "--model alexnet has random weights" in err
 
 
 BAD = [
@@ -127,6 +152,24 @@ BAD = [
      "topN"),
     (["deconv", "--model", "{w}", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.jpg"],
      "must end with .png"),
+    (["deconv", "--model", "{tmp}/notes.txt", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.png"],
+     "notes.txt' is not a weights file: neither a torch checkpoint (zip or pickle) nor .safetensors"),
+    (["deconv", "--model", "{tmp}/evil.pt", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.png"],
+     "evil.pt' holds Python objects other than tensors"),
+    (["deconv", "--model", "small", "--weights", "{w}", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.png"],
+     "--weights works with --model zfnet, alexnet, vgg11, vgg13, vgg16, vgg19 only; --model 'small' is the bundled"),
+    (["deconv", "--model", "{w}", "--weights", "{w}", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.png"],
+     "small.pt' is a weights file already; --weights works with --model zfnet"),
+    (["deconv", "--model", "alexnet", "--weights", "{w}", "--image", "{img}", "--layer", "conv1", "--out",
+      "{tmp}/a.png"], "small.pt' holds demo-model weights, not alexnet's"),
+    (["deconv", "--model", "vgg16", "--weights", "{tmp}/notes.txt", "--image", "{img}", "--layer", "conv1", "--out",
+      "{tmp}/a.png"], "is not a weights file"),
+    (["deconv", "--model", "alexnet", "--weights", "{tmp}/none.pt", "--image", "{img}", "--layer", "conv1", "--out",
+      "{tmp}/a.png"], "none.pt' does not exist"),
+    (["deconv", "--model", "resnet50", "--image", "{img}", "--layer", "conv1", "--out", "{tmp}/a.png"],
+     "--model 'resnet50' is neither a model name (zfnet, small, alexnet, vgg11, vgg13, vgg16, vgg19)"),
+    (["topk", "--model", "small", "--weights", "{w}", "--data", "{dir}", "--layer", "conv1", "--out", "{tmp}/o"],
+     "--weights works with"),
     (["topk", "--model", "{w}", "--data", "{tmp}/none", "--layer", "conv1", "--out", "{tmp}/o"], "does not exist"),
     (["topk", "--model", "{w}", "--data", "{img}", "--layer", "conv1", "--out", "{tmp}/o"], "is not a folder"),
     (["topk", "--model", "{w}", "--data", "{dir}", "--layer", "conv1", "--k", "0", "--out", "{tmp}/o"], "k must be"),
@@ -135,10 +178,20 @@ BAD = [
 ]  # fmt: skip
 
 
+class Evil:
+    """Unpickling this runs print: a weights file must never get to."""
+
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
 @pytest.mark.parametrize("argv, message", BAD, ids=[m for _, m in BAD])
 def test_bad_input_is_one_line_and_exit_2(capsys, folder, weights, tmp_path, argv, message):
     (tmp_path / "junk.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "notes.txt").write_text("these are my notes\n")
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"w": Evil()}))
     fill = dict(img=folder / "img0.png", w=weights, tmp=tmp_path, dir=folder)
     code, _, err = run(capsys, *[a.format(**fill) for a in argv])
     assert code == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert "KeyError" not in err and "weights_only=False" not in err

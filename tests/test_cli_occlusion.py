@@ -96,7 +96,8 @@ BAD = [
     (["--image", "{d}/junk.png"], "cannot read image"),
     (["--image", "{d}/missing.png"], "does not exist"),
     (["--model", "{d}/nowhere.pt"], "neither"),
-    (["--model", "{d}/names.txt"], "names.txt"),
+    (["--model", "{d}/names.txt"], "names.txt' is not a weights file"),
+    (["--weights", "{d}/small.pt"], "small.pt' is a weights file already; --weights works with --model zfnet"),
 ]  # fmt: skip
 
 

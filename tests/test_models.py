@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import pytest
 import torch
@@ -129,6 +130,13 @@ def test_pytorchcv_mapping_rejects_other_state_dicts():
         zfnet_from_pytorchcv(zfnet().state_dict())
 
 
+class Evil:
+    """Unpickling this runs print: what a weights file must never get to do."""
+
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
 def test_weights_round_trip_and_refuse_code(tmp_path):
     model = small_zfnet(10)
     path = tmp_path / "w.pt"
@@ -137,18 +145,73 @@ def test_weights_round_trip_and_refuse_code(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True))
     assert isinstance(load_model(path), type(model))
 
-    class Evil:
-        def __reduce__(self):
-            return (print, ("this would run",))
-
-    evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps({"w": Evil()}))
-    with pytest.raises(ValueError, match="cannot read weights"):
-        read_state_dict(evil)
+    raw = tmp_path / "evil.pt"
+    raw.write_bytes(pickle.dumps({"w": Evil()}))
+    saved = tmp_path / "evil_saved.pt"
+    torch.save({"w": Evil()}, saved)  # torch's own zip format: torch names the global it refused
+    for evil in (raw, saved):
+        with pytest.raises(ValueError, match="holds Python objects other than tensors") as caught:
+            read_state_dict(evil)
+        message = str(caught.value)
+        assert str(evil) in message and "will not run it" in message and "\n" not in message
+        assert "weights_only=False" not in message and "Weights only load failed" not in message  # torch's advice
+    with pytest.raises(ValueError, match=r"\(print: code that unpickling would run\)"):
+        read_state_dict(saved)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_state_dict(tmp_path / "missing.pt")
-    with pytest.raises(ValueError, match="do not fit"):
+
+
+def test_load_weights_names_the_mismatch_in_one_line(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save(small_zfnet(10).state_dict(), path)
+    with pytest.raises(ValueError, match=r"the weights in '.*w\.pt' do not fit ZFNet: 6 missing") as caught:
         load_weights(zfnet(), path)
+    assert "\n" not in str(caught.value) and "unexpected" in str(caught.value)
+    shapes = r"2 of another shape \(classifier.6.weight \(10, 256\) where the model has \(7, 256\)"
+    with pytest.raises(ValueError, match=shapes):
+        load_weights(small_zfnet(7), path)
+
+
+def test_legacy_torch_files_and_safetensors_load(tmp_path, monkeypatch):
+    model = small_zfnet(10)
+    legacy = tmp_path / "legacy.pth"
+    torch.save({"state_dict": model.state_dict()}, legacy, _use_new_zipfile_serialization=False)  # torch < 1.6
+    assert legacy.read_bytes()[:1] == b"\x80"
+    assert torch.equal(load_model(legacy).features[0].weight, model.features[0].weight)
+    fake = tmp_path / "w.safetensors"
+    fake.write_bytes(len(b'{"a": 1}').to_bytes(8, "little") + b'{"a": 1}')
+    monkeypatch.setitem(sys.modules, "safetensors", None)  # as where it is not installed
+    with pytest.raises(ValueError, match=r"w\.safetensors' is a safetensors file: reading it needs the safetensors"):
+        read_state_dict(fake)
+
+
+def test_safetensors_round_trip(tmp_path):
+    save_file = pytest.importorskip("safetensors.torch", reason="safetensors is not installed").save_file
+    model = small_zfnet(10)
+    path = tmp_path / "w.pt"  # the content, not the name, says what it is
+    save_file(model.state_dict(), str(path))
+    assert torch.equal(load_model(path).classifier[6].weight, model.classifier[6].weight)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="cannot read weights from"):
+        read_state_dict(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"hello, these are my notes\n", "is not a weights file: neither a torch checkpoint (zip or pickle) nor "),
+        (b"", "is not a weights file"),
+        (b"PK\x03\x04 a zip cut short", "cannot read weights from"),
+    ],
+    ids=["text", "empty", "broken zip"],
+)
+def test_files_that_are_no_weights_say_what_they_are_not(tmp_path, content, message):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as caught:
+        load_model(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)
+    assert "KeyError" not in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_split_model_torchvision_style_and_sequential():
@@ -201,8 +264,28 @@ def test_resolve_layer():
 
 def test_load_model_specs(tmp_path):
     assert isinstance(load_model("zfnet"), type(zfnet()))
-    with pytest.raises(FileNotFoundError, match="neither 'zfnet', 'small'"):
+    with pytest.raises(FileNotFoundError, match=r"spec='.*nope\.pt' is neither a model name \(zfnet, small, alexnet"):
         load_model(tmp_path / "nope.pt")
+
+
+def test_python_errors_name_python_arguments(tmp_path):
+    """load_model names its own parameters (spec, weights); the CLI passes names=("--model", "--weights")."""
+    path = tmp_path / "w.pt"
+    torch.save(small_zfnet(10).state_dict(), path)
+    cases = [
+        ((["resnet50"], {}), FileNotFoundError, "spec='resnet50' is neither"),
+        ((["small"], {"weights": path}), ValueError, "weights works with spec zfnet, alexnet, vgg11"),
+        (([path], {"weights": path}), ValueError, "is a weights file already"),
+        ((["alexnet"], {"weights": path}), ValueError, "weights='.*w.pt' holds demo-model weights, not alexnet's"),
+        ((["alexnet"], {"weights": 3}), TypeError, "weights must be a weights file path or a state_dict"),
+        (([3], {}), TypeError, "spec must be a model name"),
+    ]
+    for (args, kwargs), error, message in cases:
+        with pytest.raises(error, match=message) as caught:
+            load_model(*args, **kwargs)
+        assert "--" not in str(caught.value)
+    with pytest.raises(FileNotFoundError, match="--model 'resnet50' is neither"):
+        load_model("resnet50", names=("--model", "--weights"))
 
 
 def test_class_names_of_the_demo_model_and_others():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -12,9 +13,14 @@ IMAGE_HELP = "an image file (its shorter side resized to the model's input size,
 
 
 def add_model_argument(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
-    """--model and --device, and --backend for commands whose kernels take one."""
-    p.add_argument("--model", default="small", help="zfnet (random weights), small (the bundled demo model), or a "
-                   "weights file (zfaccel ZFNet, the demo model, or pytorchcv's ZFNet); default: small")  # fmt: skip
+    """--model, --weights and --device, and --backend for commands whose kernels take one."""
+    p.add_argument("--model", default="small",
+                   help="zfnet, alexnet, vgg11, vgg13, vgg16 or vgg19 (random weights unless --weights is given), "
+                        "small (the bundled demo model), or a weights file of any of these (or of pytorchcv's "
+                        "ZFNet); default: small")  # fmt: skip
+    p.add_argument("--weights", type=Path, metavar="FILE",
+                   help="weights for --model zfnet, alexnet or vggN: a torchvision-style state_dict file (.pt, .pth "
+                        "or .safetensors; for zfnet also pytorchcv's), read without running code")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     if backend:
         add_backend_argument(p)
@@ -27,12 +33,18 @@ def add_backend_argument(p: argparse.ArgumentParser) -> None:
                         "(the compiled C++/CUDA extension) or torch (the pure-PyTorch reference)")  # fmt: skip
 
 
-def load_model(spec: str, device: str) -> nn.Module:
-    from zfaccel.models import load_model as load
+def load_model(spec: str, device: str, weights: Path | None = None) -> nn.Module:
+    """--model and --weights as a model on ``device``, in eval mode; a note on stderr when its weights are random."""
+    from zfaccel.models.registry import ARCHITECTURES
+    from zfaccel.models.registry import load_model as load
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda: torch sees no CUDA GPU")
-    return load(spec).to(device)
+    model = load(spec, weights, names=("--model", "--weights"))
+    if weights is None and spec in ARCHITECTURES:
+        print(f"zfaccel: note: --model {spec} has random weights (give trained ones with --weights FILE)",
+              file=sys.stderr)  # fmt: skip
+    return model.to(device)
 
 
 def parse_channels(specs: list[str] | None, count: int, strongest: torch.Tensor | None = None) -> list[int]:

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from zfaccel.models.preprocessing import preprocessing_for
 
     out = output_file(args.out, ".png")
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, args.weights)
     prep = preprocessing_for(model)
     image = prep.load(args.image).to(args.device)
     layer = layer_argument(args.layer)

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     out = output_folder(args.out)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, args.weights)
     prep = preprocessing_for(model)
     image = prep.load(args.image).to(args.device)
     if window is not None and (window[0] > image.shape[-2] or window[1] > image.shape[-1]):

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_channels < 1:
         raise ValueError(f"--max-channels must be at least 1, got {args.max_channels}")
     out = output_folder(args.out)
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, args.weights)
     layer = layer_argument(args.layer)
     top = top_activations(model, args.data, layer, k=args.k, channels=args.channels, batch_size=args.batch_size,
                           checkpoint=args.checkpoint, strict=args.strict, backend=args.backend)  # fmt: skip

@@ -25,6 +25,7 @@ from __future__ import annotations
 from torch import nn
 
 from zfaccel.demo.shapes import CLASSES, MEAN, STD
+from zfaccel.models.layers import check_num_classes, classifier
 from zfaccel.nn import MaxPool2d
 
 INPUT_SIZE = 64
@@ -45,8 +46,7 @@ class SmallZFNet(nn.Module):
 
     def __init__(self, num_classes: int = len(CLASSES), *, dropout: float = 0.3) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_num_classes(num_classes)
         lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
         self.features = nn.Sequential(
             nn.Conv2d(3, 32, 5, stride=2, padding=2),
@@ -70,15 +70,7 @@ class SmallZFNet(nn.Module):
             nn.ReLU(inplace=True),
             MaxPool2d(3, 2, ceil_mode=True),
         )
-        self.classifier = nn.Sequential(
-            nn.Linear(64 * 4 * 4, 256),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(256, 256),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(256, num_classes),
-        )
+        self.classifier = classifier(64 * 4 * 4, 256, num_classes, dropout)
 
     def forward(self, x):
         """x: (N, 3, 64, 64) float -> logits (N, num_classes)."""

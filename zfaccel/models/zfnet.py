@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from zfaccel.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from zfaccel.models.layers import ImageNetCNN, check_num_classes, classifier
 from zfaccel.nn import MaxPool2d
 
 
@@ -32,21 +32,16 @@ def _lrn() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
 
 
-class ZFNet(nn.Module):
+class ZFNet(ImageNetCNN):
     """``features`` (an nn.Sequential of standard modules) -> ``avgpool`` -> flatten -> ``classifier``.
 
     ``avgpool`` is nn.AdaptiveAvgPool2d((6, 6)): the identity at 224 x 224 (the
     features are 6 x 6 already), it lets other input sizes run, as in torchvision.
     """
 
-    input_size = 224
-    mean = IMAGENET_MEAN
-    std = IMAGENET_STD
-
     def __init__(self, num_classes: int = 1000, *, lrn_before_pool: bool = False, dropout: float = 0.5) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        check_num_classes(num_classes)
 
         def stage(conv: nn.Conv2d, pool: bool, norm: bool) -> list[nn.Module]:
             tail = []
@@ -64,19 +59,7 @@ class ZFNet(nn.Module):
             *stage(nn.Conv2d(384, 256, 3, padding=1), pool=True, norm=False),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Linear(256 * 6 * 6, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(4096, num_classes),
-        )
-
-    def forward(self, x):
-        """x: (N, 3, 224, 224) float -> logits (N, num_classes)."""
-        return self.classifier(self.avgpool(self.features(x)).flatten(1))
+        self.classifier = classifier(256 * 6 * 6, 4096, num_classes, dropout)
 
 
 def zfnet(num_classes: int = 1000, *, lrn_before_pool: bool = False) -> ZFNet:
