@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zfaccel", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from zfaccel.cli import bench, deconv, demo, occlusion, topk, train
+    from zfaccel.cli import bench, deconv, demo, occlusion, shapes, sweep, topk, train
 
-    for command in (demo, train, deconv, topk, occlusion, bench):
+    for command in (demo, train, deconv, topk, occlusion, sweep, shapes, bench):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     try:
