@@ -7,6 +7,7 @@ Importing zfaccel never imports Triton or probes a GPU; backends load on first u
 from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfaccel.*)
 from zfaccel import models, nn
 from zfaccel.analysis import DeconvNet, Occlusion, OcclusionResult
+from zfaccel.analysis.occlusion import SweepStore, open_sweep, sweep_dataset
 from zfaccel.analysis.topk import TopActivations, top_activations
 from zfaccel.backends import BackendUnavailableError, available_backends
 from zfaccel.models import class_names, load_images
@@ -19,6 +20,7 @@ __all__ = [
     "DeconvNet",
     "Occlusion",
     "OcclusionResult",
+    "SweepStore",
     "TopActivations",
     "available_backends",
     "class_names",
@@ -28,7 +30,9 @@ __all__ = [
     "models",
     "nn",
     "occlusion_batch",
+    "open_sweep",
     "spatial_argmax",
+    "sweep_dataset",
     "switches_to_indices",
     "top_activations",
 ]
