@@ -81,7 +81,8 @@ def _folder_listing(folder: Path) -> Listing:
 
 def _text_listing(file: Path) -> Listing:
     """One path per line (blank lines and '#' comments skipped); relative paths are relative to the
-    file's folder. Files are not opened here: a missing one fails when the sweep reads it."""
+    file's folder, and the listing's root is the folder all files lie in. Files are not opened here:
+    a missing one fails when the sweep reads it."""
     base = file.resolve().parent
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
@@ -90,7 +91,7 @@ def _text_listing(file: Path) -> Listing:
     entries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not entries:
         raise ValueError(f"the list of images {str(file)!r} names no files")
-    return _paths_listing([e if os.path.isabs(e) else str(base / e) for e in entries], base)
+    return _paths_listing([e if os.path.isabs(e) else str(base / e) for e in entries])
 
 
 def _paths_listing(paths: Sequence[str | os.PathLike], root: Path | None = None) -> Listing:
