@@ -14,6 +14,7 @@ from zfaccel.bench import (
     max_unpool2d_switches,
     occlusion,
     occlusion_batch,
+    sweep,
     top_activations,
 )
 from zfaccel.bench.cases import pool_cases
@@ -37,6 +38,7 @@ SUITES = {
     "top_activations": top_activations.rows,
     "occlusion_batch": occlusion_batch.rows,
     "occlusion": occlusion.rows,
+    "sweep": sweep.rows,
 }
 
 
