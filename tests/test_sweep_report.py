@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +152,12 @@ def test_bad_arguments(swept, tmp_path):
             summarize(swept, top=bad)
         with pytest.raises(ValueError, match="panels"):
             sweep_report(swept, tmp_path / "r", panels=bad)
+
+
+def test_matplotlib_is_imported_only_to_draw():
+    code = ("import sys, zfaccel, zfaccel.analysis.occlusion.report, zfaccel.cli.main; "
+            "assert 'matplotlib' not in sys.modules")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # The page ----------------------------------------------------------------------------------------
