@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zfaccel", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from zfaccel.cli import bench, deconv, demo, occlusion, shapes, sweep, topk, train
+    from zfaccel.cli import bench, deconv, demo, occlusion, shapes, sweep, sweep_report, topk, train
 
-    for command in (demo, train, deconv, topk, occlusion, sweep, shapes, bench):
+    for command in (demo, train, deconv, topk, occlusion, sweep, sweep_report, shapes, bench):
         command.add_parser(sub)
     args = parser.parse_args(argv)
     try:
