@@ -131,7 +131,7 @@ def test_weights_round_trip_and_refuse_code(tmp_path):
             return (print, ("this would run",))
 
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps({"w": Evil()}))
+    evil.write_bytes(pickle.dumps({"w": Evil()}, protocol=2))  # torch.save's protocol: torch.load warns of others
     with pytest.raises(ValueError, match="cannot read weights"):
         read_state_dict(evil)
     with pytest.raises(FileNotFoundError, match="does not exist"):
