@@ -126,6 +126,7 @@ def test_crops_equal_composite_path(backend, gen):
     images = torch.randn(3, 3, 127, 127, generator=gen)
     ref = DeconvNet(model, backend="torch").project(images, "conv5", [0, 5, 9])
     ours = DeconvNet(model, backend=backend).project(images, "conv5", [0, 5, 9])
+    assert not ours.requires_grad and not ref.requires_grad  # pictures: no graph holding the model's weights
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
 
 

@@ -42,6 +42,9 @@ def test_matches_float64_reference(target, case, dtype, layout, gen):
         assert x_hat.is_contiguous(memory_format=torch.channels_last)
 
 
+# The signed y puts +inf and -inf in overlapping windows, whose sum is NaN (as torch's is): on CPU
+# the Triton interpreter adds them with numpy, which warns about it. numpy's warning, not ours.
+@pytest.mark.filterwarnings(r"ignore:invalid value encountered in add:RuntimeWarning:triton\.runtime\.interpreter")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 @pytest.mark.parametrize("target", TARGETS)

@@ -146,7 +146,7 @@ def test_weights_round_trip_and_refuse_code(tmp_path):
     assert isinstance(load_model(path), type(model))
 
     raw = tmp_path / "evil.pt"
-    raw.write_bytes(pickle.dumps({"w": Evil()}))
+    raw.write_bytes(pickle.dumps({"w": Evil()}, protocol=2))  # torch.save's protocol: torch.load warns of others
     saved = tmp_path / "evil_saved.pt"
     torch.save({"w": Evil()}, saved)  # torch's own zip format: torch names the global it refused
     for evil in (raw, saved):

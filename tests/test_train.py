@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+import zfaccel.demo.train as training
 from zfaccel.cli.main import main
-from zfaccel.demo.train import CHECKPOINT, EVOLUTION, FIGURE, LOG, WEIGHTS, TrainConfig, train
+from zfaccel.demo.train import CHECKPOINT, EVOLUTION, FIGURE, LOG, WEIGHTS, ResumeError, TrainConfig, train
 from zfaccel.models import load_model, small_zfnet
 
 # 256 training images in 4 batches, 64 test images, 16 probe images, 1 followed map per layer:
@@ -70,12 +71,34 @@ def test_resume_after_interruption_loses_nothing(finished, tmp_path):
         assert data["epochs"].tolist() == [1, 2]
 
 
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training itself fails the test: what is refused must be refused before it starts."""
+
+    def run(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(training, "_run", run)
+
+
 def test_existing_checkpoint_needs_resume_and_the_same_settings(finished):
     out, _ = finished
-    with pytest.raises(ValueError, match="already holds a training checkpoint"):
+    with pytest.raises(ResumeError, match="already holds a training checkpoint; resume it \\(resume=True\\) or "
+                       "choose another out$"):  # fmt: skip
         train(out, TINY, show_progress=False)
     with pytest.raises(ValueError, match="trained with epochs=2 \\(now 3\\)"):
         train(out, TrainConfig(**{**TINY.__dict__, "epochs": 3}), resume=True, show_progress=False)
+
+
+def test_resume_without_a_checkpoint_is_refused_before_training(tmp_path, no_training):
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.mkdir()
+    for out in (empty, missing):
+        with pytest.raises(ResumeError) as refused:
+            train(out, TINY, resume=True, show_progress=False)
+        assert str(refused.value) == (f"resume=True: '{out}' holds no training checkpoint (checkpoint.pt); "
+                                      "run without resume=True to start")  # fmt: skip
+    assert list(empty.iterdir()) == [] and not missing.exists()  # nothing written, no folder made
 
 
 @pytest.mark.parametrize(
@@ -98,10 +121,20 @@ def test_cli_trains_resumes_and_reports(tmp_path, capsys):
     assert main(args) == 0
     assert "test accuracy" in capsys.readouterr().out
     assert main(args) == 2  # the checkpoint is there: refuse to start over
-    assert "--resume" in capsys.readouterr().err
+    assert "resume it (--resume) or choose another --out\n" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0  # finished already: writes the final files again
     assert main(["train", "--out", str(tmp_path / "x"), "--epochs", "0"]) == 2
     assert "epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_resume_without_a_checkpoint_fails_fast(tmp_path, capsys, no_training):
+    for out in (tmp_path, tmp_path / "missing"):
+        assert main(["train", "--out", str(out), "--resume", "--quiet"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (f"zfaccel train: error: --resume: '{out}' holds no training checkpoint "
+                                "(checkpoint.pt); run without --resume to start\n")  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # no folder made for the missing one
 
 
 def test_cli_bundle_replaces_only_the_bundled_files(tmp_path, monkeypatch, capsys):

@@ -63,8 +63,12 @@ def _cached_call(build, *args) -> PoolGeometry:
 
 def _cached(build, *args) -> PoolGeometry:
     """``build(*args)``, memoised: the ops build the same few geometries on every
-    call (30 us each). Unhashable arguments (symbolic sizes under torch.compile,
-    bad types that build will reject) go straight through; errors are never cached."""
+    call (30 us each). Unhashable arguments (bad types that build will reject) go
+    straight through; errors are never cached. Under torch.compile the cache is
+    bypassed: Dynamo would trace through it (and warn that it ignores it), and the
+    geometry is built once per trace anyway, never in the compiled code."""
+    if torch.compiler.is_compiling():
+        return build(*args)
     args = tuple(_frozen(a) for a in args)
     try:
         hash(args)

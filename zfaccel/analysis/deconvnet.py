@@ -133,8 +133,10 @@ class DeconvNet:
         return next((m for m in self.plain.features if isinstance(m, nn.Conv2d)), None)
 
     # ------------------------------------------------------------------ down
+    @torch.no_grad()
     def _down(self, region: Region, trace: Trace, stop: int, image_index: torch.Tensor) -> Region:
-        """Project ``region`` (at the output of features[stop]) down to pixels."""
+        """Project ``region`` (at the output of features[stop]) down to pixels. No autograd graph:
+        the projections are pictures, on every backend (the native kernels never record one)."""
         features = self.plain.features
         finite = {j: bool(torch.isfinite(m.weight).all()) for j, m in enumerate(features[: stop + 1])
                   if isinstance(m, nn.Conv2d)}  # fmt: skip

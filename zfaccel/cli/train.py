@@ -33,12 +33,17 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zfaccel.demo.train import BUNDLED, TrainConfig, train
+    from zfaccel.demo.train import BUNDLED, ResumeError, TrainConfig, train
     from zfaccel.models.registry import SMALL_WEIGHTS
 
     given = {"epochs": args.epochs, "train_size": args.train_size, "test_size": args.test_size, "threads": args.threads}
     config = TrainConfig(seed=args.seed, **{k: v for k, v in given.items() if v is not None})
-    result = train(output_folder(args.out), config, resume=args.resume, show_progress=not args.quiet)
+    # A resumed run's folder must exist already (train refuses one without a checkpoint): create none.
+    out = args.out if args.resume else output_folder(args.out)
+    try:
+        result = train(out, config, resume=args.resume, show_progress=not args.quiet)
+    except ResumeError as err:  # in the command's words: --resume, --out
+        raise ValueError(err.describe("--resume", "--out")) from None
     seconds = result.log["seconds"]
     print(f"test accuracy {result.test_accuracy:.1%} after {config.epochs} epochs, {seconds:.0f} s; "
           f"wrote {result.weights}, {result.log_file}, {result.figure}")  # fmt: skip

@@ -138,19 +138,34 @@ def _train_epoch(model, optimizer, schedule, data: ShapesDataset, config: TrainC
     return loss_sum / steps, correct / (steps * config.batch_size)
 
 
+class ResumeError(ValueError):
+    """``resume`` disagrees with the folder: a checkpoint is there without it, or none is there with it.
+
+    ``str(err)`` names the arguments as a Python caller passes them (``resume=True``, ``out``);
+    ``err.describe(resume, out)`` spells them another way (the CLI: ``--resume``, ``--out``).
+    """
+
+    def __init__(self, describe: Callable[[str, str], str]):  # (resume, out) -> the message
+        self.describe = describe
+        super().__init__(describe("resume=True", "out"))
+
+
 def _restore_or_check(path: Path, config: TrainConfig, resume: bool) -> dict | None:
+    folder = str(path.parent)
     if not path.is_file():
+        if resume:
+            raise ResumeError(lambda flag, _: f"{flag}: {folder!r} holds no training checkpoint ({path.name}); "
+                                              f"run without {flag} to start")  # fmt: skip
         return None
     if not resume:
-        raise ValueError(
-            f"{str(path.parent)!r} already holds a training checkpoint; resume it (--resume) or choose another --out"
-        )
+        raise ResumeError(lambda flag, out: f"{folder!r} already holds a training checkpoint; resume it ({flag}) "
+                                            f"or choose another {out}")  # fmt: skip
     state = load_checkpoint(path)
     saved = state["config"]
     wanted = dataclasses.asdict(config)
     differ = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in wanted.items() if saved.get(k) != v]
     if differ:
-        raise ValueError(f"the checkpoint in {str(path.parent)!r} was trained with {', '.join(differ)}; "
+        raise ValueError(f"the checkpoint in {folder!r} was trained with {', '.join(differ)}; "
                          "resume with the same settings")  # fmt: skip
     return state
 
@@ -170,7 +185,8 @@ def train(
             small_zfnet_evolution.npz / .png and checkpoint.pt.
         config: the settings; a resumed run must pass the ones it started with.
         resume: continue the checkpoint in ``out``. Without it an existing checkpoint is a
-            ValueError (nothing is overwritten); with it and no checkpoint, training starts afresh.
+            ResumeError (a ValueError; nothing is overwritten); with it, a folder without one is
+            also a ResumeError, raised before any training.
         show_progress: tqdm bars per epoch.
         on_epoch: called as ``on_epoch(epoch, log_entry)`` after each epoch's files are written.
 
@@ -179,8 +195,8 @@ def train(
     """
     config.check()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     state = _restore_or_check(out / CHECKPOINT, config, resume)
+    out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
