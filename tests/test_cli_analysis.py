@@ -189,7 +189,7 @@ class Evil:
 def test_bad_input_is_one_line_and_exit_2(capsys, folder, weights, tmp_path, argv, message):
     (tmp_path / "junk.png").write_bytes(b"\x89PNG not really")
     (tmp_path / "notes.txt").write_text("these are my notes\n")
-    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"w": Evil()}))
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"w": Evil()}, protocol=2))
     fill = dict(img=folder / "img0.png", w=weights, tmp=tmp_path, dir=folder)
     code, _, err = run(capsys, *[a.format(**fill) for a in argv])
     assert code == 2
