@@ -21,14 +21,20 @@ EPILOG = "Start with `zfaccel demo` (the paper's figures on the bundled model, u
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, BackendUnavailableError, KeyError)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The command line's parser and each command's own, by name."""
+    from zfaccel.cli import bench, deconv, demo, occlusion, shapes, sweep, sweep_report, topk, train
+
     parser = argparse.ArgumentParser(prog="zfaccel", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from zfaccel.cli import bench, deconv, demo, occlusion, shapes, sweep, sweep_report, topk, train
-
     for command in (demo, train, deconv, topk, occlusion, sweep, sweep_report, shapes, bench):
         command.add_parser(sub)
+    return parser, dict(sub.choices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, _ = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
