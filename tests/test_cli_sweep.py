@@ -96,33 +96,39 @@ def test_a_finished_different_store_is_refused_naming_the_setting(capsys, data, 
 
 
 def _command(data, store, *extra):
-    return [sys.executable, "-m", "zfaccel", "sweep", str(data), "--out", str(store), "--window", "16", "--stride",
-            "8", "--chunk", "2", "--quiet", *extra]  # fmt: skip
+    # Window 8, stride 2: 29 x 29 positions an image, so that the run lasts several seconds even on a
+    # quiet machine (about 3,000 positions/s on 2 cores) and a kill lands mid-run.
+    return [sys.executable, "-m", "zfaccel", "sweep", str(data), "--out", str(store), "--window", "8", "--stride",
+            "2", "--chunk", "2", "--quiet", *extra]  # fmt: skip
 
 
 def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(data, tmp_path):
-    reference = zfaccel.sweep_dataset(zfaccel.models.pretrained_small(), data, tmp_path / "ref.zarr", window=16,
-                                      stride=8, chunk=2)  # fmt: skip
+    reference = zfaccel.sweep_dataset(zfaccel.models.pretrained_small(), data, tmp_path / "ref.zarr", window=8,
+                                      stride=2, chunk=2)  # fmt: skip
     store = tmp_path / "killed.zarr"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     rng = random.Random(1234)
-    kills = 0
-    for _ in range(6):
+    kills, seen = 0, []
+    for _ in range(3):
         proc = subprocess.Popen(_command(data, store), env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        # Python and torch start in about 2-4 s here; the sweep itself takes a few seconds more.
-        time.sleep(rng.uniform(2.0, 7.0))
+        # Wait for the run to start writing (the store's metadata appears), then kill at a random moment.
+        deadline = time.monotonic() + 120
+        while not (store / "zarr.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 2.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
-        proc.wait()
+        _, err = proc.communicate()
+        assert proc.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
+        seen.append(zfaccel.open_sweep(store).counts()[DONE])
         if proc.returncode == 0:
             break
     assert kills >= 1, "every run finished before its kill: the test killed nothing"
-    partial = zfaccel.open_sweep(store).counts()
     done = subprocess.run(_command(data, store), env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     final = zfaccel.open_sweep(store)
-    assert final.counts() == {PENDING: 0, DONE: 24, FAILED: 1}, partial
+    assert final.counts() == {PENDING: 0, DONE: 24, FAILED: 1}, seen
     assert_same_store(final, reference)
 
 

@@ -266,14 +266,17 @@ def sweep_dataset(
     rank, world = _distributed()
     # Rank 0 checks or creates the store before anyone reads it; every rank learns the pending chunks
     # (or the reason to stop) from it, so that no rank starts writing before all have the same list.
+    # Any failure of rank 0's is broadcast too: the other ranks must not wait for a list that never comes.
+    failure: Exception | None = None
+    outcome: tuple[list[int] | None, str | None] = (None, None)
     if rank == 0:
         try:
-            outcome: tuple[list[int] | None, str | None] = (_open_or_create(location, plan, overwrite), None)
-        except ValueError as err:
-            outcome = (None, str(err))
-    else:
-        outcome = (None, None)
+            outcome = (_open_or_create(location, plan, overwrite), None)
+        except Exception as err:
+            failure, outcome = err, (None, str(err))
     pending, error = _broadcast(outcome, rank, world)
+    if failure is not None:
+        raise failure
     if error is not None:
         raise ValueError(error)
     group = stores._open_group(location, "r+")
