@@ -5,9 +5,9 @@ Importing zfaccel never imports Triton or probes a GPU; backends load on first u
 """
 
 from zfaccel import library as _library  # noqa: F401  (registers torch.ops.zfaccel.*)
-from zfaccel import models, nn
+from zfaccel import metrics, models, nn
 from zfaccel.analysis import DeconvNet, Occlusion, OcclusionResult
-from zfaccel.analysis.occlusion import SweepStore, open_sweep, sweep_dataset
+from zfaccel.analysis.occlusion import Approximation, SweepStore, open_sweep, sweep_dataset
 from zfaccel.analysis.topk import TopActivations, top_activations
 from zfaccel.backends import BackendUnavailableError, available_backends
 from zfaccel.models import class_names, load_images
@@ -16,6 +16,7 @@ from zfaccel.ops import max_pool2d_switches, max_unpool2d_switches, occlusion_ba
 __version__ = "0.1.0"
 
 __all__ = [
+    "Approximation",
     "BackendUnavailableError",
     "DeconvNet",
     "Occlusion",
@@ -27,6 +28,7 @@ __all__ = [
     "load_images",
     "max_pool2d_switches",
     "max_unpool2d_switches",
+    "metrics",
     "models",
     "nn",
     "occlusion_batch",

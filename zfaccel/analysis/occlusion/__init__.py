@@ -8,6 +8,7 @@ Modules, leaf first (each imports only those above it): ``grid`` (positions and 
 ``dataset_sweep`` (``sweep_dataset``).
 """
 
+from zfaccel.analysis.occlusion.approximate import Approximation
 from zfaccel.analysis.occlusion.dataset_sweep import sweep_dataset
 from zfaccel.analysis.occlusion.factory import make_engine
 from zfaccel.analysis.occlusion.grid import default_geometry, grid, positions_of
@@ -16,6 +17,7 @@ from zfaccel.analysis.occlusion.store import SweepStore, open_sweep
 from zfaccel.analysis.occlusion.sweep import Occlusion
 
 __all__ = [
+    "Approximation",
     "Occlusion",
     "OcclusionResult",
     "SweepStore",

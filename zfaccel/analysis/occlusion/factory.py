@@ -10,6 +10,7 @@ from torch import nn
 from zfaccel.analysis.occlusion.engine import FullEngine, OcclusionEngine
 from zfaccel.analysis.occlusion.incremental import IncrementalEngine
 from zfaccel.analysis.occlusion.memory import check_batch_size, check_max_memory
+from zfaccel.analysis.occlusion.plan import check_tau
 from zfaccel.backends import check_name
 from zfaccel.models.plain import split_model
 
@@ -22,6 +23,7 @@ def make_engine(
     batch_size: int | None = None,
     max_memory: int | None = None,
     backend: str = "auto",
+    tau: float = 1.0,
 ) -> OcclusionEngine:
     """An engine for ``model``: incremental inference where the model allows it, else full re-inference.
 
@@ -29,14 +31,17 @@ def make_engine(
     (not a plain CNN of Conv2d / ReLU / MaxPool2d / LocalResponseNorm / BatchNorm2d / Dropout
     features followed by a head, or features not starting with a convolution) gives full
     re-inference with a warning. ``backend`` runs occlusion_batch and the fused ReLU + switch
-    pooling ("auto", "triton", "native", "torch"). ValueError for an unknown ``feature_layer``, a bad
-    ``batch_size``, ``max_memory`` or ``backend``.
+    pooling ("auto", "triton", "native", "torch"). ``tau`` < 1 approximates with the projective-field
+    threshold (plan.py): it needs the incremental engine, and a model it cannot serve is a ValueError
+    rather than a silent exact run. ValueError for an unknown ``feature_layer``, a bad ``batch_size``,
+    ``max_memory``, ``backend`` or ``tau``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_batch_size(batch_size)
     check_max_memory(max_memory)
     check_name(backend)
+    tau = check_tau(tau)
     if not isinstance(incremental, bool):
         raise TypeError(f"incremental must be a bool, got {incremental!r}")
     try:
@@ -46,9 +51,12 @@ def make_engine(
         plain, why = None, str(error)
     if plain is not None and not isinstance(plain.features[0], nn.Conv2d):
         why = f"its features start with {type(plain.features[0]).__name__}, not a Conv2d"
+    if tau < 1 and (not incremental or why is not None):
+        reason = "incremental=False was asked for" if not incremental else why
+        raise ValueError(f"tau={tau} approximates incremental inference, which cannot run here: {reason}")
     if incremental and why is None:
         return IncrementalEngine(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain,
-                                 backend=backend)  # fmt: skip
+                                 backend=backend, tau=tau)  # fmt: skip
     if incremental:
         warnings.warn(f"occlusion: incremental inference cannot handle this model ({why}); "
                       f"using full re-inference", stacklevel=2)  # fmt: skip

@@ -25,7 +25,7 @@ from torch import nn
 
 from zfaccel.analysis.occlusion.engine import FullEngine
 from zfaccel.analysis.occlusion.macs import head_macs
-from zfaccel.analysis.occlusion.plan import Region, changed_sizes, plan
+from zfaccel.analysis.occlusion.plan import Region, changed_sizes, check_tau, plan
 from zfaccel.analysis.occlusion.stages import Stage
 from zfaccel.models.plain import PlainCNN
 from zfaccel.ops import occlusion_batch
@@ -86,9 +86,11 @@ class IncrementalEngine(FullEngine):
         max_memory: int | None = None,
         plain: PlainCNN | None = None,
         backend: str = "auto",
+        tau: float = 1.0,
     ) -> None:
         super().__init__(model, feature_layer, batch_size=batch_size, max_memory=max_memory, plain=plain,
                          backend=backend)  # fmt: skip
+        self.tau = check_tau(tau)  # 1: exact; below: each layer's changed region cut at tau of its size
         self.macs_done = 0  # multiply-accumulates of the convolutions and the head, all evaluate() calls
         self.positions_done = 0
 
@@ -127,7 +129,7 @@ class IncrementalEngine(FullEngine):
     # ---------------------------------------------------------------- batches
     def _evaluate_batch(self, positions, window):
         pos = positions.cpu()
-        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window, self.tau)
         keys = self._paste_keys(plans)
         # Sort the batch by how its crops overlap, so that pastes are a few long slice copies.
         if keys.shape[1] == 0:  # the first region already covers its whole map: nothing to paste
@@ -155,7 +157,7 @@ class IncrementalEngine(FullEngine):
     def _run(self, positions, window, keys):
         pos = positions.cpu()
         image = pos[:, 0].tolist()
-        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window, self.tau)
         keys = iter(keys)
         x = feats = None
         prev = None
@@ -204,14 +206,14 @@ class IncrementalEngine(FullEngine):
     def _order(self, positions, window):
         """Positions grouped by their changed-region sizes, so a batch's crops (its largest) waste little."""
         pos = positions.cpu()
-        sizes = changed_sizes(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        sizes = changed_sizes(self.stages, self.sizes, pos[:, 1], pos[:, 2], window, self.tau)
         keys = torch.stack([t for pair in sizes for t in pair], 1)
         inverse = torch.unique(keys, dim=0, return_inverse=True)[1]
         return torch.sort(inverse, stable=True)[1].to(positions.device)
 
     def _bytes_per_position(self, positions, window):
         pos = positions.cpu()
-        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window)
+        plans = plan(self.stages, self.sizes, pos[:, 1], pos[:, 2], window, self.tau)
         total = 0
         for j, pl in enumerate(plans):
             out = pl.region.size[0] * pl.region.size[1] * self.channels[j + 1]

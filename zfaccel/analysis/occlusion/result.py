@@ -33,6 +33,10 @@ class OcclusionResult:
         true_label: (B,) int64, the images' true classes when the sweep was told them, else None.
         clean_label_prob: (B,) float32, the probability of ``clean_label`` without occluder (None
             in results made before it was recorded).
+        approximation: the ``zfaccel.Approximation`` the maps were computed with (None: exact).
+        macs: for an approximation on a plain CNN, the multiply-accumulates it spent, and those of
+            exact incremental inference and of full re-inference of the same grid
+            (``{"spent", "exact", "full"}``); else None.
     """
 
     images: torch.Tensor
@@ -49,6 +53,8 @@ class OcclusionResult:
     feature_layer: str | int
     true_label: torch.Tensor | None = None
     clean_label_prob: torch.Tensor | None = None
+    approximation: object | None = None
+    macs: dict[str, float] | None = None
 
     def __repr__(self) -> str:
         b, n_h, n_w = self.prob.shape

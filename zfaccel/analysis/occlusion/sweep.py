@@ -11,9 +11,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from zfaccel.analysis.occlusion.approximate import Approximation, drill_down
 from zfaccel.analysis.occlusion.captum import Inputs, occlusion_attribute
 from zfaccel.analysis.occlusion.factory import make_engine
 from zfaccel.analysis.occlusion.grid import default_geometry, grid, positions_of
+from zfaccel.analysis.occlusion.macs import MacCounter
 from zfaccel.analysis.occlusion.result import OcclusionResult
 from zfaccel.backends import check_name
 from zfaccel.checks import check_images
@@ -114,6 +116,7 @@ class Occlusion:
         show_progress: bool = False,
         *,
         labels: Sequence[int] | torch.Tensor | None = None,
+        approximate: Approximation | None = None,
     ) -> OcclusionResult:
         """Slide the occluder over each image and record the paper's three maps.
 
@@ -137,6 +140,10 @@ class Occlusion:
             show_progress: a tqdm bar over positions.
             labels: the images' true classes (B,), when known: the default target, kept on the
                 result so that its figures say "true: circle, predicted: diamond" where they differ.
+            approximate: compute less than the exact maps (``zfaccel.Approximation``: the projective-field
+                threshold tau and adaptive drill-down; ``Approximation.default()`` kept mean SSIM >= 0.9
+                in the benchmark); the result's ``macs`` says what it spent against the exact and full
+                counts. Default: exact.
 
         Returns:
             :class:`OcclusionResult` with (B, nH, nW) maps, positions at corners 0, s, 2s, ... while
@@ -145,8 +152,11 @@ class Occlusion:
         """
         if not isinstance(show_progress, bool):
             raise TypeError(f"show_progress must be a bool, got {show_progress!r}")
+        if approximate is not None and not isinstance(approximate, Approximation):
+            raise TypeError(f"approximate must be a zfaccel.Approximation or None, got {type(approximate).__name__}")
+        approx = approximate or Approximation()
         engine = make_engine(self.model, feature_layer, incremental=incremental, batch_size=batch_size,
-                             max_memory=max_memory, backend=self.backend)  # fmt: skip
+                             max_memory=max_memory, backend=self.backend, tau=approx.tau)  # fmt: skip
         first = next((m for m in self.model.modules() if isinstance(m, nn.Conv2d)), None)
         images = check_images(images, first.in_channels if first is not None else None)
         window_hw, stride_hw = default_geometry(tuple(images.shape[-2:]), window, stride)
@@ -171,27 +181,27 @@ class Occlusion:
         tgt = check_target(target, clean_label, classes)
         channel = engine.clean_peaks.argmax(1).cpu()
         n = grid(size, window_hw, stride_hw)
-        positions = positions_of(b, n, stride_hw, images.device)
-        prob = torch.empty(len(positions))
-        label = torch.empty(len(positions), dtype=torch.int64)
-        feature = torch.empty(len(positions))
-        img_of = positions[:, 0].cpu()
-        with tqdm(total=len(positions), desc="occlusion", unit="pos", disable=not show_progress) as bar:
-            for i in range(0, len(positions), self.CHUNK):
-                j = min(len(positions), i + self.CHUNK)
-                logits, feats = engine.evaluate(positions[i:j], window_hw, progress=bar.update)
-                logits, feats, img = logits.cpu(), feats.cpu(), img_of[i:j]
-                prob[i:j] = torch.softmax(logits, 1).gather(1, tgt[img, None])[:, 0]
-                label[i:j] = logits.argmax(1)
-                feature[i:j] = feats.gather(1, channel[img, None])[:, 0]
-        clean_logits, clean_feats = engine.clean_logits.cpu(), engine.clean_features.cpu()
-        clean_probs = torch.softmax(clean_logits, 1)
+        clean_probs = torch.softmax(engine.clean_logits.cpu(), 1)
         ar = torch.arange(b)
+        with tqdm(desc="occlusion", unit="pos", disable=not show_progress) as bar:
+
+            def evaluate(positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                bar.total = (bar.total or 0) + len(positions)
+                return self._evaluate(engine, positions, window_hw, tgt, channel, bar.update)
+
+            if approx.drill_down is None:
+                evaluated = [positions_of(b, n, stride_hw, images.device)]
+                prob, label, feature = (t.view(b, *n) for t in evaluate(evaluated[0]))
+            else:
+                prob, label, feature, evaluated = drill_down(evaluate, b, size, window_hw, stride_hw, approx,
+                                                             clean_probs[ar, tgt], images.device)  # fmt: skip
+        macs = None if approx.exact else _mac_report(self.model, size, window_hw, stride_hw, approx, evaluated, b)
+        clean_feats = engine.clean_features.cpu()
         return OcclusionResult(
             images=images.detach().float().cpu(),
-            prob=prob.view(b, *n),
-            label=label.view(b, *n),
-            feature=feature.view(b, *n),
+            prob=prob,
+            label=label,
+            feature=feature,
             feature_channel=channel,
             target=tgt,
             clean_prob=clean_probs[ar, tgt],
@@ -202,7 +212,25 @@ class Occlusion:
             feature_layer=feature_layer,
             true_label=true_label,
             clean_label_prob=clean_probs[ar, clean_label],
+            approximation=None if approx.exact else approx,
+            macs=macs,
         )
+
+    def _evaluate(self, engine, positions: torch.Tensor, window, target, channel, progress):
+        """(P, 3) positions -> the target's probability, the most probable class and the feature map's
+        total, each (P,) on the CPU, in chunks of CHUNK positions (bounds the (P, K) logits held)."""
+        img_of = positions[:, 0].cpu()
+        prob = torch.empty(len(positions))
+        label = torch.empty(len(positions), dtype=torch.int64)
+        feature = torch.empty(len(positions))
+        for i in range(0, len(positions), self.CHUNK):
+            j = min(len(positions), i + self.CHUNK)
+            logits, feats = engine.evaluate(positions[i:j], window, progress=progress)
+            logits, feats, img = logits.cpu(), feats.cpu(), img_of[i:j]
+            prob[i:j] = torch.softmax(logits, 1).gather(1, target[img, None])[:, 0]
+            label[i:j] = logits.argmax(1)
+            feature[i:j] = feats.gather(1, channel[img, None])[:, 0]
+        return prob, label, feature
 
     def attribute(
         self,
@@ -219,3 +247,17 @@ class Occlusion:
         engine where it applies (see :func:`zfaccel.analysis.occlusion.captum.occlusion_attribute`)."""
         return occlusion_attribute(self.model, inputs, sliding_window_shapes, strides, baselines, target,
                                    additional_forward_args, perturbations_per_eval, show_progress)  # fmt: skip
+
+
+def _mac_report(model: nn.Module, size, window, stride, approx: Approximation, evaluated, batch: int):
+    """MACs an approximate sweep spent, against exact incremental and full re-inference of its grid
+    (None where the model is not a plain CNN)."""
+    try:
+        counter = MacCounter(model, size)
+    except (TypeError, ValueError):
+        return None
+    n = grid(size, window, stride)
+    every = positions_of(1, n, stride, torch.device("cpu"))
+    spent = sum(float(counter.positions(p[:, 1], p[:, 2], window, approx.tau).sum()) for p in evaluated)
+    exact = float(counter.positions(every[:, 1], every[:, 2], window).sum()) * batch
+    return {"spent": spent, "exact": exact, "full": counter.full * len(every) * batch}
