@@ -5,7 +5,7 @@ is ``captum.attr.Occlusion.attribute`` at its best ``perturbations_per_eval``
 (it builds every perturbed input as a full copy plus mask); ours are
 ``Occlusion.sweep`` with full re-inference and with exact incremental inference.
 Each row also gives the MAC ceiling of incremental inference (full MACs / exact
-incremental MACs per position, PERFORMANCE.md) and the share of it achieved
+incremental MACs per position, docs/performance.md) and the share of it achieved
 (measured speedup over our full re-inference / ceiling).
 
 On a GPU the case is a batch of 64 images in bfloat16, channels_last.

@@ -49,7 +49,7 @@ def measure(fn: Callable[[], object], device: torch.device, warmup: int = 2, rep
 
 def copy_bandwidth_gbs(device: torch.device, nbytes: int | None = None, reps: int = 7) -> float:
     """The machine's measured copy bandwidth in GB/s, counting bytes read plus bytes written
-    (PERFORMANCE.md's roofline for memory-bound ops): a large float32 tensor copy."""
+    (the roofline for memory-bound ops, docs/performance.md): a large float32 tensor copy."""
     if nbytes is None:
         nbytes = (2 << 30) if device.type == "cuda" else (256 << 20)
     src = torch.randn(nbytes // 4, device=device)

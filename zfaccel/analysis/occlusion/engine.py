@@ -217,7 +217,7 @@ class FullEngine(OcclusionEngine):
         return self._map_bytes * 2  # oneDNN's scratch and the allocator's slack
 
     def _default_batch(self) -> int:
-        # 32 as in the anchor (PERFORMANCE.md); larger batches gain nothing on 2 cores.
+        # 32 as in the anchor (docs/performance.md); larger batches gain nothing on 2 cores.
         return 32 if self.images.device.type == "cpu" else 256
 
 

@@ -1,6 +1,6 @@
 """Multiply-accumulates of an occlusion sweep: full re-inference against exact incremental inference.
 
-The incremental engine is judged against its MAC ceiling against its MAC ceiling: on ZFNet
+docs/performance.md judges the incremental engine against its MAC ceiling: on ZFNet
 at 224 px, window 32, stride 8, full re-inference does 1.168 GMAC per position and
 exact incremental inference (each layer recomputes only the cells the occluder
 changes, the head in full) 0.276: at most 4.2x faster.
