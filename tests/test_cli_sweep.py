@@ -71,6 +71,8 @@ def test_dry_run_writes_nothing(capsys, data, tmp_path):
     (["{data}", "--out", "{tmp}/s.zarr", "--target", "blob"], "--target 'blob'"),
     (["{data}", "--out", "{tmp}/s.zarr", "--chunk", "0"], "--chunk must be at least 1"),
     (["{data}", "--out", "{tmp}/s.zarr", "--window", "99"], "larger than the images"),
+    (["{data}", "--out", "{tmp}/s.zarr", "--tau", "0"], "--tau must lie in (0, 1]"),
+    (["{data}", "--out", "{tmp}/s.zarr", "--drill-down", "2"], "--drill-down must lie in (0, 1]"),
     (["{data}", "--out", "{tmp}/s.zarr", "--device", "cuda"], "--device cuda"),
 ])  # fmt: skip
 def test_errors_are_one_line_and_exit_2(capsys, data, tmp_path, argv, message):

@@ -203,3 +203,18 @@ def test_open_sweep_refuses_what_is_not_a_sweep(tmp_path):
     zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
     with pytest.raises(ValueError, match="is not an occlusion sweep store"):
         zfaccel.open_sweep(tmp_path / "other.zarr")
+
+
+def test_an_approximate_sweep_is_recorded_and_resumed_only_alike(model, folder, tmp_path):
+    approx = zfaccel.Approximation(tau=0.5, drill_down=0.5)
+    store = zfaccel.sweep_dataset(model, folder, tmp_path / "a.zarr", approximate=approx, window=16, stride=8,
+                                  chunk=8)  # fmt: skip
+    assert store.attrs["approximation"] == {"tau": 0.5, "drill_down": 0.5, "coarse_stride": None}
+    listing = list_images(folder)
+    good = [i for i, p in enumerate(listing.paths) if not p.endswith(("00b.png", "empty.jpg"))]
+    images = zfaccel.load_images([folder / listing.paths[i] for i in good], model)
+    ref = zfaccel.Occlusion(model).sweep(images, window=16, stride=8, approximate=approx, labels=[
+        CLASSES.index(listing.paths[i].split("/")[0]) for i in good], target="predicted")  # fmt: skip
+    np.testing.assert_allclose(store.prob[good], ref.prob.numpy(), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="approximation exact differs from the store's tau 0.5, drill-down 0.5"):
+        zfaccel.sweep_dataset(model, folder, tmp_path / "a.zarr", window=16, stride=8, chunk=8)

@@ -131,6 +131,27 @@ def add_geometry_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feature-layer", default="conv5", help="layer whose strongest map is totalled (default conv5)")
 
 
+def add_approximation_arguments(p: argparse.ArgumentParser) -> None:
+    """--tau and --drill-down: compute less than the exact maps (zfaccel.Approximation)."""
+    p.add_argument("--tau", type=float, default=1.0,
+                   help="projective-field threshold in (0, 1]: each layer recomputes at most this share of its "
+                        "size around the occluder (default 1: exact)")  # fmt: skip
+    p.add_argument("--drill-down", type=float, default=None, metavar="F",
+                   help="sweep at twice the stride first, then at the stride only the share F in (0, 1] of "
+                        "positions where the probability drops most (default: off)")  # fmt: skip
+
+
+def approximation(args: argparse.Namespace):
+    """The zfaccel.Approximation --tau and --drill-down ask for (None: exact), naming the flags in errors."""
+    from zfaccel.analysis.occlusion import Approximation
+
+    try:
+        approx = Approximation(tau=args.tau, drill_down=args.drill_down)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"--{str(err).replace('_', '-')}") from None
+    return None if approx.exact else approx
+
+
 def geometry(args: argparse.Namespace) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
     """(window, stride) from --window / --stride, None where not given."""
     window = None if args.window is None else pair(args.window, "window")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from zfaccel.cli.common import (
     IMAGE_HELP,
+    add_approximation_arguments,
     add_geometry_arguments,
     add_model_argument,
+    approximation,
     baseline_colour,
     geometry,
     layer_argument,
@@ -26,6 +28,7 @@ def add_parser(sub) -> None:
                    help="the class whose probability is mapped: a number, or a name where the model names its "
                         "classes (e.g. diamond for the bundled model); default: the prediction")  # fmt: skip
     add_geometry_arguments(p)
+    add_approximation_arguments(p)
     p.add_argument("--batch-size", type=int, help="occluder positions per batch (default: sized from free memory)")
     p.add_argument("--classes", type=Path, help="a text file of class names, one per line, for the legends "
                    "(default: the model's own, where it has them, as the bundled demo model does)")  # fmt: skip
@@ -70,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     result = Occlusion(model, backend=args.backend).sweep(
         image[None], target=target, window=window, stride=stride, baseline=baseline,
         feature_layer=layer_argument(args.feature_layer), batch_size=args.batch_size, show_progress=True,
+        approximate=approximation(args),
     )  # fmt: skip
     stem = args.image.stem
     kw = dict(class_names=names, preprocessing=prep)

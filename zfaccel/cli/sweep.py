@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 from zfaccel.cli.common import (
+    add_approximation_arguments,
     add_geometry_arguments,
     add_model_argument,
+    approximation,
     baseline_colour,
     geometry,
     layer_argument,
@@ -34,6 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="STORE", help="the zarr store to write (or resume)")
     add_model_argument(p)
     add_geometry_arguments(p)
+    add_approximation_arguments(p)
     p.add_argument("--target", default="predicted",
                    help="whose probability is mapped: predicted (each image's prediction; default), label (its "
                         "class subfolder), or a class number or name")  # fmt: skip
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         feature_layer=layer_argument(args.feature_layer),
         chunk=args.chunk,
         preprocessing=preprocessing_for(model),
+        approximate=approximation(args),
     )
     if args.dry_run:
         print(_describe(estimate(model, args.data, args.out, batch_size=args.batch_size, backend=args.backend,
@@ -124,7 +128,8 @@ def _describe(e, args: argparse.Namespace) -> str:
     n_h, n_w = e.grid
     macs = "n/a (not a plain CNN)"
     if e.macs_incremental is not None:
-        macs = (f"{e.macs_incremental / 1e6:.1f} M exact incremental, {e.macs_full / 1e6:.1f} M full re-inference "
+        kind = "exact incremental" if args.tau == 1 else f"incremental at tau {args.tau:g}"
+        macs = (f"{e.macs_incremental / 1e6:.1f} M {kind}, {e.macs_full / 1e6:.1f} M full re-inference "
                 f"({e.macs_full / e.macs_incremental:.2f}x less)")  # fmt: skip
     todo = f"{e.pending} of them still to do in {args.out}" if e.pending != e.images else "none done yet"
     return "\n".join([

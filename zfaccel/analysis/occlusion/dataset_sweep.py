@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from zfaccel.analysis.occlusion import store as stores
+from zfaccel.analysis.occlusion.approximate import Approximation
 from zfaccel.analysis.occlusion.dataset import Listing, SweepImages, list_images
 from zfaccel.analysis.occlusion.grid import default_geometry, grid
 from zfaccel.analysis.occlusion.macs import count_macs
@@ -52,6 +53,7 @@ class Plan:
     labels: list[int] | None  # the true class of every image where the data says (model's numbering)
     class_names: list[str] | None
     attrs: dict
+    approximation: Approximation | None = None
 
     @property
     def positions(self) -> int:
@@ -115,6 +117,7 @@ def plan_sweep(
     feature_layer: str | int = "conv5",
     chunk: int = 64,
     preprocessing: Preprocessing | None = None,
+    approximate: Approximation | None = None,
 ) -> Plan:
     """Check the arguments and list the data; nothing is run or written. See :func:`sweep_dataset`."""
     if not isinstance(model, nn.Module):
@@ -122,6 +125,9 @@ def plan_sweep(
     chunk = _positive(chunk, "chunk")
     target = _check_target(target)
     base = _check_baseline(baseline)
+    if approximate is not None and not isinstance(approximate, Approximation):
+        raise TypeError(f"approximate must be a zfaccel.Approximation or None, got {type(approximate).__name__}")
+    approx = None if approximate is None or approximate.exact else approximate
     if preprocessing is not None and not isinstance(preprocessing, Preprocessing):
         raise TypeError(f"preprocessing must be a zfaccel Preprocessing, got {type(preprocessing).__name__}")
     prep = preprocessing or preprocessing_for(model)
@@ -162,11 +168,12 @@ def plan_sweep(
             "weights_sha256": model_identity(model),
         },  # fmt: skip
         "data": {"listing": listing.identity, "kind": "dataset" if listing.dataset is not None else "files"},
-        "approximation": None,
+        "approximation": None if approx is None else approx.as_dict(),
         "data_root": None if listing.root is None else str(listing.root),
         "versions": _versions(),
     }
-    return Plan(listing, prep, size, window_hw, stride_hw, tuple(attrs["grid"]), base, target, labels, names, attrs)
+    return Plan(listing, prep, size, window_hw, stride_hw, tuple(attrs["grid"]), base, target, labels, names, attrs,
+                approx)  # fmt: skip
 
 
 def _versions() -> dict:
@@ -230,6 +237,7 @@ def sweep_dataset(
     strict: bool = False,
     overwrite: bool = False,
     backend: str = "auto",
+    approximate: Approximation | None = None,
     show_progress: bool = False,
 ) -> stores.SweepStore:
     """Occlusion maps (paper Fig. 7) of every image of ``data`` into the zarr store ``store``.
@@ -252,13 +260,16 @@ def sweep_dataset(
         strict: an unreadable image is an error (ValueError naming it) instead of a failed entry.
         overwrite: start afresh, replacing what ``store`` holds.
         backend: the kernels' backend.
+        approximate: a ``zfaccel.Approximation`` (projective-field threshold, drill-down) to compute
+            less than the exact maps; recorded in the store, so a resume with another is refused.
         show_progress: a progress bar over images (rank 0 only).
 
     Returns:
         The store, opened for reading (:func:`open_sweep`).
     """
     plan = plan_sweep(model, data, window=window, stride=stride, baseline=baseline, target=target,
-                      feature_layer=feature_layer, chunk=chunk, preprocessing=preprocessing)  # fmt: skip
+                      feature_layer=feature_layer, chunk=chunk, preprocessing=preprocessing,
+                      approximate=approximate)  # fmt: skip
     _positive(workers, "workers", 0)
     if not isinstance(strict, bool) or not isinstance(overwrite, bool):
         raise TypeError("strict and overwrite must be bools")
@@ -341,6 +352,7 @@ def _sweep_chunk(occ: Occlusion, plan: Plan, index, images, labels, errors: list
             feature_layer=plan.attrs["feature_layer"],
             batch_size=batch_size,
             labels=[true[i] for i in rows] if known else None,
+            approximate=plan.approximation,
         )
         for name in (*stores.MAPS, "clean_prob", "clean_feature", "clean_label", "clean_label_prob", "target",
                      "feature_channel"):  # fmt: skip
@@ -370,10 +382,12 @@ def estimate(model: nn.Module, data, store: str | os.PathLike | None = None, *, 
              backend: str = "auto", **settings) -> Estimate:  # fmt: skip
     """Plan the sweep, count its MACs and time it on the first readable image (or a random one),
     writing nothing. ``settings`` are sweep_dataset's window, stride, baseline, target,
-    feature_layer, chunk and preprocessing."""
+    feature_layer, chunk, preprocessing and approximate (its tau counts in the MACs; its drill-down
+    in the calibration's positions/s, which are positions of the requested grid)."""
     plan = plan_sweep(model, data, **settings)
+    tau = 1.0 if plan.approximation is None else plan.approximation.tau
     try:
-        macs = count_macs(model, plan.input_size, plan.window, plan.stride)
+        macs = count_macs(model, plan.input_size, plan.window, plan.stride, tau=tau)
         inc, full = macs.incremental, macs.full
     except (TypeError, ValueError):
         inc = full = None
@@ -394,7 +408,8 @@ def estimate(model: nn.Module, data, store: str | os.PathLike | None = None, *, 
     x = image[None].to(param.device, param.dtype)
     occ = Occlusion(model, backend=backend)
     run = lambda: occ.sweep(x, window=plan.window, stride=plan.stride, baseline=plan.baseline,  # noqa: E731
-                            feature_layer=plan.attrs["feature_layer"], batch_size=batch_size)  # fmt: skip
+                            feature_layer=plan.attrs["feature_layer"], batch_size=batch_size,
+                            approximate=plan.approximation)  # fmt: skip
     run()  # warm-up: allocator, oneDNN primitives, compiled kernels
     t0 = time.perf_counter()
     run()

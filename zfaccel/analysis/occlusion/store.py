@@ -100,9 +100,17 @@ def create(store: str | os.PathLike, attrs: Mapping[str, object], paths: list[st
 
 
 def _comparable(value: object) -> object:
-    """JSON's lists of two ints back to (h, w) tuples, shown as 16x16 in messages."""
+    """JSON's lists of two ints back to (h, w) tuples, shown as 16x16 in messages; an approximation's
+    settings as words ("tau 0.5, drill-down 0.25"; "exact" for none)."""
     if isinstance(value, list | tuple) and len(value) == 2 and all(type(v) is int for v in value):
         return tuple(value)
+    if isinstance(value, dict) and "tau" in value:
+        words = [f"tau {value['tau']:g}"]
+        if value.get("drill_down") is not None:
+            words.append(f"drill-down {value['drill_down']:g}")
+        if value.get("coarse_stride") is not None:
+            words.append("coarse stride {}x{}".format(*value["coarse_stride"]))
+        return ", ".join(words)
     return value
 
 
@@ -110,6 +118,8 @@ def check_settings(saved: Mapping[str, object], current: Mapping[str, object], l
     """ValueError naming every setting of ``current`` that differs from the store's ``saved`` ones."""
     mine = {k: _comparable(current.get(k)) for k in SETTINGS}
     theirs = {k: _comparable(saved.get(k)) for k in SETTINGS}
+    mine["approximation"] = mine["approximation"] or "exact"
+    theirs["approximation"] = theirs["approximation"] or "exact"
     differ = describe_mismatch(theirs, mine, "the store")
     if differ:
         raise ValueError(f"{location!r} holds a sweep with other settings: {differ}; rerun with the store's "
