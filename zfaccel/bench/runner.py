@@ -13,6 +13,7 @@ from zfaccel.bench import (
     max_pool2d_switches,
     max_unpool2d_switches,
     occlusion,
+    occlusion_approx,
     occlusion_batch,
     sweep,
     top_activations,
@@ -38,8 +39,11 @@ SUITES = {
     "top_activations": top_activations.rows,
     "occlusion_batch": occlusion_batch.rows,
     "occlusion": occlusion.rows,
+    "occlusion_approx": occlusion_approx.rows,
     "sweep": sweep.rows,
 }
+# suite -> draw(its rows, folder) -> the PNG written (or None), run when results are saved
+FIGURES = {"occlusion_approx": occlusion_approx.draw}
 
 
 @dataclass
@@ -50,6 +54,7 @@ class BenchRun:
     env: dict
     path: Path | None
     failures: dict[str, str] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
 
     def missing_anchors(self) -> list[str]:
         """The anchors that were not installed, as the rows name them."""
@@ -85,9 +90,13 @@ def run(
     env = environment(dev, torch.get_num_threads(), roofline)
     result = BenchRun([], env, result_path(env, out_dir, quick) if out_dir is not None else None)
     for op in tqdm(ops or list(SUITES), desc="benchmarks", unit="suite", disable=not show_progress):
+        first = len(result.rows)
         try:
             for row in SUITES[op](dev, quick, roofline, warmup, reps):
                 result.rows.append(row)
+            if op in FIGURES and result.path is not None:
+                figure = FIGURES[op](result.rows[first:], result.path.parent)
+                result.figures += [figure] if figure is not None else []
         except Exception as err:  # one broken suite must not cost the others' figures
             result.failures[op] = f"{type(err).__name__}: {err}"
         if result.path is not None:
@@ -114,6 +123,8 @@ def report(result: BenchRun, markdown: bool = False) -> str:
         lines += ["", rate_table(rates, markdown)]
     for anchor in result.missing_anchors():
         lines.append(f"anchor skipped: {anchor}")
+    for figure in result.figures:
+        lines.append(f"figure: {figure}")
     for op, error in result.failures.items():
         lines.append(f"suite {op} failed: {error}")
     if result.path is not None:
