@@ -25,8 +25,8 @@ from zfaccel.demo.shapes import demo_test_set
 from zfaccel.metrics import ssim
 from zfaccel.models import pretrained_small, zfnet
 
-TAUS, DRILLS = (1.0, 0.8, 0.6, 0.4), (None, 0.25, 0.5)
-QUICK_TAUS, QUICK_DRILLS = (1.0, 0.6, 0.4), (None, 0.25)
+TAUS, DRILLS = (1.0, 0.8, 0.6, 0.4), (None, 0.1, 0.15, 0.25, 0.5)
+QUICK_TAUS, QUICK_DRILLS = (1.0, 0.6), (None, 0.15, 0.25)
 SSIM_BAR = 0.9  # the mean SSIM the default must keep
 
 
