@@ -41,8 +41,7 @@ def max_pool2d_switches(
     backend: str,
 ) -> tuple[Tensor, Tensor]:
     g = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
-    impl = backends.implementation(backends.resolve(backend, x.device))
-    return impl.max_pool2d_switches(x, g, relu)
+    return backends.dispatch("max_pool2d_switches", backend, x.device)(x, g, relu)
 
 
 @max_pool2d_switches.register_fake
@@ -91,8 +90,7 @@ def max_unpool2d_switches(
     backend: str,
 ) -> Tensor:
     g = _unpool_geometry(y, output_size, kernel_size, stride, padding, dilation)
-    impl = backends.implementation(backends.resolve(backend, y.device))
-    return impl.max_unpool2d_switches(y, switches, g, relu)
+    return backends.dispatch("max_unpool2d_switches", backend, y.device)(y, switches, g, relu)
 
 
 @max_unpool2d_switches.register_fake

@@ -8,18 +8,10 @@ position.
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
-from zfaccel.backends import check_name, resolve
+from zfaccel.backends import check_name, dispatch
 from zfaccel.checks import check_tensor
-
-_IMPLEMENTATIONS = {
-    "torch": "zfaccel.reference.occlusion_batch",
-    "native": "zfaccel.native.occlusion_batch",
-    "triton": "zfaccel.triton_kernels.occlusion_batch",
-}
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
@@ -110,7 +102,6 @@ def occlusion_batch(
         raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
     if validate and p and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
         raise ValueError(f"positions[:, 0] (the image index) must lie in 0..{n - 1}")
-    impl = importlib.import_module(_IMPLEMENTATIONS[resolve(backend, images.device, "occlusion_batch")])
-    return impl.occlusion_batch(
+    return dispatch("occlusion_batch", backend, images.device)(
         images4, baseline4, positions.contiguous(), (wh, ww), crop_origins.contiguous(), (ch, cw)
     )

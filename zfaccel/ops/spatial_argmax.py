@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
-from zfaccel.backends import check_name, resolve
+from zfaccel.backends import check_name, dispatch
 from zfaccel.checks import check_tensor
-
-_IMPLEMENTATIONS = {
-    "torch": "zfaccel.reference.spatial_argmax",
-    "native": "zfaccel.native.spatial_argmax",
-    "triton": "zfaccel.triton_kernels.spatial_argmax",
-}
 
 
 def spatial_argmax(x: torch.Tensor, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,6 +24,5 @@ def spatial_argmax(x: torch.Tensor, *, backend: str = "auto") -> tuple[torch.Ten
     check_name(backend)
     batched = x.dim() == 4
     x4 = x if batched else x.unsqueeze(0)
-    impl = importlib.import_module(_IMPLEMENTATIONS[resolve(backend, x.device, "spatial_argmax")])
-    values, indices = impl.spatial_argmax(x4)
+    values, indices = dispatch("spatial_argmax", backend, x.device)(x4)
     return (values, indices) if batched else (values[0], indices[0])
