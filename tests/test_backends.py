@@ -129,7 +129,7 @@ def _python(code: str, **env: str) -> str:
 
 
 def test_import_loads_no_triton_and_probes_nothing():
-    """Importing zfaccel imports no Triton and touches no GPU; neither does a CPU op.
+    """Importing zfaccel imports no Triton and touches no GPU; neither do CPU ops.
 
     (Calling any torch.library op imports torch._dynamo, which imports Triton
     itself when it is installed: that is torch's doing, after zfaccel's import.)
@@ -137,7 +137,10 @@ def test_import_loads_no_triton_and_probes_nothing():
     code = (
         "import sys, torch, zfaccel\n"
         "print('triton' in sys.modules)\n"
-        "zfaccel.max_pool2d_switches(torch.randn(1, 2, 6, 6), 2)\n"
+        "x = torch.randn(1, 2, 6, 6)\n"
+        "zfaccel.max_pool2d_switches(x, 2)\n"
+        "zfaccel.spatial_argmax(x)\n"
+        "zfaccel.occlusion_batch(x, x.new_zeros(()), torch.tensor([[0, 1, 1]]), 2)\n"
         "print('zfaccel.triton_kernels' in sys.modules, torch.cuda.is_initialized())"
     )
     assert _python(code, TRITON_INTERPRET="0").split() == ["False", "False", "False"]

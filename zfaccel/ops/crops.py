@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import torch
 
-from zfaccel.backends import check_name, dispatch
+from zfaccel import library
+from zfaccel.backends import check_name
 
 Pair = tuple[int, int]
 
@@ -47,12 +48,9 @@ def conv_transpose_crops(
         (T, C_out, (h - 1) * sh + (kh - 1) * dh + 1, ...) x.dtype, zero outside the map.
     """
     check_name(backend)
-    if weights_finite is None:
-        weights_finite = bool(torch.isfinite(weight).all())
-    # Skipping zeros drops 0 * inf = nan: keep the dense path for non-finite weights.
-    unfit = None if weights_finite else {"native": "the weights hold inf or nan (skipping zeros would drop 0 * inf)"}
-    impl = dispatch("conv_transpose_crops", backend, x.device, x.dtype, unfit=unfit)
-    return impl(x, weight, stride, dilation, groups, offset, map_size, relu)
+    return library.conv_transpose_crops(
+        x, weight, offset, list(stride), list(dilation), groups, list(map_size), relu, weights_finite, backend
+    )
 
 
 def unpool_crops(
@@ -84,5 +82,7 @@ def unpool_crops(
         ``offset * stride - padding`` of the unpooled map; zero outside it.
     """
     check_name(backend)
-    impl = dispatch("unpool_crops", backend, x.device, x.dtype)
-    return impl(x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, relu)
+    return library.unpool_crops(
+        x, switches, image_index, offset, list(kernel_size), list(stride), list(padding), list(dilation),
+        list(map_size), relu, backend,
+    )  # fmt: skip

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from zfaccel.backends import check_name, dispatch
+from zfaccel import library
+from zfaccel.backends import check_name
 from zfaccel.checks import check_tensor
 
 
@@ -55,7 +56,8 @@ def occlusion_batch(
             reads ``positions`` back (a sync); the sweep engine, which builds the positions itself,
             may pass False. Unchecked, the native CPU kernel still raises, the native CUDA and
             Triton kernels never read out of bounds but return NaN for the bad rows, and the
-            torch backend raises an indexing error (CPU) or a device assert (GPU).
+            torch backend raises an indexing error (CPU) or a device assert (GPU). Skipped under
+            torch.compile (a data-dependent check would break the graph).
 
     Returns:
         (P, C, ch, cw) images.dtype, contiguous: ``out[p, c, i, j]`` at absolute pixel
@@ -100,8 +102,9 @@ def occlusion_batch(
     ch, cw = (h, w) if crop_size is None else _pair(crop_size, "crop_size")
     if not isinstance(validate, bool):
         raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
-    if validate and p and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
+    validate = validate and not torch.compiler.is_compiling() and p > 0
+    if validate and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
         raise ValueError(f"positions[:, 0] (the image index) must lie in 0..{n - 1}")
-    return dispatch("occlusion_batch", backend, images.device)(
-        images4, baseline4, positions.contiguous(), (wh, ww), crop_origins.contiguous(), (ch, cw)
+    return library.occlusion_batch(
+        images4, baseline4, positions.contiguous(), [wh, ww], crop_origins.contiguous(), [ch, cw], backend
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from zfaccel.backends import check_name, dispatch
+from zfaccel import library
+from zfaccel.backends import check_name
 from zfaccel.checks import check_tensor
 
 
@@ -24,5 +25,5 @@ def spatial_argmax(x: torch.Tensor, *, backend: str = "auto") -> tuple[torch.Ten
     check_name(backend)
     batched = x.dim() == 4
     x4 = x if batched else x.unsqueeze(0)
-    values, indices = dispatch("spatial_argmax", backend, x.device)(x4)
+    values, indices = library.spatial_argmax(x4, backend)
     return (values, indices) if batched else (values[0], indices[0])
