@@ -5,21 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zfaccel.backends import why_unavailable
+from zfaccel.backends import BACKEND_TABLE, why_unavailable
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 HAS_CUDA = torch.cuda.is_available()
 
 
-def target_params() -> list:
-    """Every (device, backend) pair, skipped with the reason where it cannot run here."""
+def skip_reason(device: str, backend: str, op: str | None = None) -> str | None:
+    """Why ``backend`` cannot run ``op`` (any op when None) on ``device`` here: the backends' tables say."""
+    return why_unavailable(backend, torch.device(device), op)
+
+
+def target_params(op: str | None = None) -> list:
+    """Every (device, backend) pair for ``op``, skipped with the reason where it cannot run here."""
     params = []
     for device in ("cpu", "cuda"):
-        for backend in ("torch", "native", "triton"):
-            if device == "cuda" and not HAS_CUDA:
-                reason = "needs a CUDA GPU (none on this machine)"
-            else:
-                reason = why_unavailable(backend, torch.device(device))
+        for backend in reversed(BACKEND_TABLE):  # torch, native, triton
+            reason = skip_reason(device, backend, op)
             marks = [pytest.mark.skip(reason=f"{device}/{backend}: {reason}")] if reason else []
             if device == "cuda":
                 marks.append(pytest.mark.gpu)

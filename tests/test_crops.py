@@ -1,15 +1,17 @@
-"""The deconvnet's crop ops: the fused C++ kernels against the composite PyTorch path."""
+"""The deconvnet's crop ops: the fused C++ kernels and the Triton path against the composite PyTorch path."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from support import skip_reason, target_params
 
 import zfaccel
 from zfaccel import native
 from zfaccel.ops.crops import conv_transpose_crops, unpool_crops
 
-pytestmark = pytest.mark.skipif(native.extension() is None, reason=f"zfaccel._native: {native.import_error()}")
+NATIVE_REASON = skip_reason("cpu", "native", "unpool_crops")
+needs_native = pytest.mark.skipif(NATIVE_REASON is not None, reason=f"cpu/native: {NATIVE_REASON}")
 
 
 def sparse(shape, gen, dtype, density=0.3):
@@ -28,6 +30,7 @@ CONV_CASES = [
 ]
 
 
+@needs_native
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("case", CONV_CASES, ids=[str(c[:7]) for c in CONV_CASES])
@@ -48,6 +51,7 @@ def test_conv_transpose_crops_native_equals_composite(case, dtype, relu, gen):
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
 
 
+@needs_native
 def test_conv_transpose_crops_keeps_dense_path_for_nonfinite_weights(gen):
     """0 * inf is nan in a dense convolution; the zero-skipping kernel would give 0, so it steps aside."""
     x = torch.zeros(2, 3, 4, 4)
@@ -71,6 +75,7 @@ UNPOOL_CASES = [
 ]  # fmt: skip
 
 
+@needs_native
 @pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("case", UNPOOL_CASES, ids=[str(c[:2]) for c in UNPOOL_CASES])
@@ -88,6 +93,7 @@ def test_unpool_crops_native_equals_composite(case, dtype, relu, gen):
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
 
 
+@needs_native
 def test_native_crop_entry_points_check_arguments():
     ext = native.extension()
     x = torch.zeros(1, 2, 3, 3)
@@ -106,8 +112,29 @@ def test_native_crop_entry_points_check_arguments():
                              (1, 2, 3, 3, 3, 3, 2, 2, 1, 1, 7, 7), 3, 3, 6, 0, 0, False, 2, 1)  # fmt: skip
 
 
+@needs_native
 def test_native_backend_refuses_what_it_cannot_run():
     x = torch.zeros(1, 2, 3, 3, dtype=torch.bfloat16)
     with pytest.raises(zfaccel.BackendUnavailableError, match="float32 or float64"):
         conv_transpose_crops(x, torch.zeros(2, 2, 3, 3, dtype=torch.bfloat16), (1, 1), (1, 1), 1,
                              torch.zeros(1, 2, dtype=torch.long), (5, 5), backend="native")  # fmt: skip
+
+
+@pytest.mark.parametrize("target", target_params("unpool_crops"))
+def test_every_backend_equals_the_reference(target, gen):
+    """Both crop ops on every backend (Triton: its switch-unpool kernel; torch's transposed
+    convolution) against the torch backend, on the ZFNet-like crops of the cases above."""
+    device, backend = target
+    map_size, k, s, p, d, ceil_mode, h, w = UNPOOL_CASES[1]
+    images = torch.randn(2, 3, *map_size, generator=gen).to(device)
+    pooled, switches = zfaccel.max_pool2d_switches(images, k, s, p, d, ceil_mode, backend="torch")
+    x = torch.randn(3, 3, h, w, generator=gen).to(device)
+    image_index = torch.tensor([1, 0, 1], device=device)
+    offset = torch.tensor([[-2, -1], [0, 0], [3, 4]], device=device)
+    args = (x, switches, image_index, offset, k, s, p, d, map_size)
+    ours = unpool_crops(*args, relu=True, backend=backend)
+    torch.testing.assert_close(ours, unpool_crops(*args, relu=True, backend="torch"), rtol=1e-6, atol=1e-6)
+    weight = torch.randn(3, 4, 3, 3, generator=gen).to(device)
+    args = (ours, weight, (2, 2), (1, 1), 1, offset * 2 - 1, (40, 37))
+    torch.testing.assert_close(conv_transpose_crops(*args, relu=True, backend=backend),
+                               conv_transpose_crops(*args, relu=True, backend="torch"))  # fmt: skip

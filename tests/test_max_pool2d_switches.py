@@ -16,7 +16,7 @@ from support import DTYPES, LAYOUTS, assert_same, interpreted, make_input, targe
 
 import zfaccel
 
-TARGETS = target_params()
+TARGETS = target_params("max_pool2d_switches")
 
 
 def torch_pool(x: torch.Tensor, case: PoolCase) -> tuple[torch.Tensor, torch.Tensor]:

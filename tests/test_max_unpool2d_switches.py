@@ -15,7 +15,7 @@ from support import DTYPES, LAYOUTS, TOLERANCES, assert_same, interpreted, make_
 
 import zfaccel
 
-TARGETS = target_params()
+TARGETS = target_params("max_unpool2d_switches")
 
 
 def pooled(case: PoolCase, dtype, device, gen, layout="contiguous", interp=False):

@@ -12,7 +12,7 @@ from torch import nn
 import zfaccel
 from zfaccel.nn import MaxPool2d, MaxUnpool2d, patch
 
-TARGETS = target_params()
+TARGETS = target_params("max_pool2d_switches")
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)

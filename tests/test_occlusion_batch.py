@@ -11,12 +11,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import DTYPES, HAS_CUDA, target_params
+from support import DTYPES, skip_reason, target_params
 
 import zfaccel
 from zfaccel import native
 
-TARGETS = target_params()
+TARGETS = target_params("occlusion_batch")
 INT_VIEWS = {
     torch.float32: torch.int32,
     torch.float64: torch.int64,
@@ -303,6 +303,7 @@ def test_bad_input(what, args, kwargs, exc, match, backend):
 # --- the compiled entry point checks its own arguments (it takes raw pointers from anyone) -------
 
 ext = native.extension()
+NATIVE_CPU, NATIVE_CUDA = (skip_reason(device, "native", "occlusion_batch") for device in ("cpu", "cuda"))
 OUT = torch.empty(2, 3, 8, 8)
 SHAPE = (2, 3, 8, 8, 2, 2, 2, 8, 8)  # b, c, h, w, p, wh, ww, ch, cw
 STRIDES = IMG.stride()
@@ -334,24 +335,22 @@ NATIVE_BAD = [
 ]
 
 
-@pytest.mark.skipif(ext is None, reason=f"zfaccel._native not built: {native.import_error()}")
+@pytest.mark.skipif(NATIVE_CPU is not None, reason=f"cpu/native: {NATIVE_CPU}")
 @pytest.mark.parametrize("what, kwargs, match", NATIVE_BAD, ids=[b[0] for b in NATIVE_BAD])
 def test_native_entry_point_rejects(what, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_native(**kwargs)
 
 
-@pytest.mark.skipif(ext is None, reason=f"zfaccel._native not built: {native.import_error()}")
+@pytest.mark.skipif(NATIVE_CPU is not None, reason=f"cpu/native: {NATIVE_CPU}")
 def test_native_entry_point_runs():
     run_native()
     with pytest.raises(TypeError):  # 8 sizes instead of 9
         ext.occlusion_batch_cpu(0, 0, 0, 0, 0, SHAPE[:8], STRIDES, STRIDES, 0, 1)
 
 
-@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU (none on this machine)")
+@pytest.mark.skipif(NATIVE_CUDA is not None, reason=f"cuda/native: {NATIVE_CUDA}")
 @pytest.mark.gpu
 def test_native_cuda_entry_point_rejects():
-    if ext is None or not ext.has_cuda:
-        pytest.skip("zfaccel._native was built without CUDA kernels")
     with pytest.raises(ValueError, match="window sizes"):
         ext.occlusion_batch_cuda(0, 0, 0, 0, 0, with_(5, 0), STRIDES, STRIDES, 0, 0)

@@ -8,7 +8,7 @@ from support import DTYPES, LAYOUTS, assert_same, interpreted, make_input, targe
 
 import zfaccel
 
-TARGETS = target_params()
+TARGETS = target_params("spatial_argmax")
 SHAPES = {
     # name: (shape, interpreter shape)
     "zfnet_conv1": ((2, 96, 110, 110), (1, 3, 40, 37)),

@@ -1,17 +1,29 @@
-"""The switch ops registered with ``torch.library``: ``torch.ops.zfaccel.*``.
+"""zfaccel's ops registered with ``torch.library``: ``torch.ops.zfaccel.*``.
 
-Each op has a real implementation (backend chosen at call time), a fake one
-(shapes, dtypes and strides only, for torch.compile and meta tensors) and an
-autograd formula, so models that use :mod:`zfaccel.nn` train and compile
-without graph breaks. The public functions in :mod:`zfaccel.ops` check the
-arguments and call these.
+Each op has a real implementation (backend chosen at call time by
+:func:`zfaccel.backends.dispatch`), a fake one (shapes, dtypes and strides only,
+for torch.compile and meta tensors) and an autograd formula, so that models
+using :mod:`zfaccel.nn`, deconvnet projections and occlusion batches train or
+compile without graph breaks. The public functions (:mod:`zfaccel.ops`,
+:mod:`zfaccel.ops.crops`) check the arguments and call these.
 
 - ``max_pool2d_switches(x, kernel_size, stride, padding, dilation, ceil_mode, relu, backend) -> (y, switches)``
 - ``max_unpool2d_switches(y, switches, output_size, kernel_size, stride, padding, dilation, relu, backend) -> x_hat``
+- ``spatial_argmax(x, backend) -> (values, indices)``
+- ``occlusion_batch(images, baseline, positions, window, crop_origins, crop_size, backend) -> out``
+- ``conv_transpose_crops(x, weight, offset, stride, dilation, groups, map_size, relu, weights_finite, backend) -> y``
+- ``unpool_crops(x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, relu, backend)
+  -> y``
 
 Gradients: the pool's is the unpool of grad_y (masked by y > 0 with the fused
 ReLU) through the saved uint8 switches; the unpool's is the gather of grad_x
 (masked by x_hat > 0 with ReLU) at the switches. Neither saves its input.
+spatial_argmax's values get torch.max's gradient (all of it to the argmax);
+occlusion_batch's output is a copy, whose gradient goes back to the pixel of the
+image or the baseline each cell copied; the crop ops are linear in ``x`` (and
+``weight``): their gradients are the transposed steps, masked as the forward
+masks. Integer outputs (switches, indices) are marked non-differentiable, and
+integer inputs (switches, positions, offsets, indices) get no gradient.
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from zfaccel import backends
 from zfaccel.checks import memory_format
 from zfaccel.geometry import PoolGeometry
 from zfaccel.reference import switch_gather
+from zfaccel.reference.crops import gather_crops, inside, spread
+from zfaccel.reference.occlusion_batch import occlusion_batch_transpose
 
 
 def _pool_geometry(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode) -> PoolGeometry:
@@ -41,8 +55,7 @@ def max_pool2d_switches(
     backend: str,
 ) -> tuple[Tensor, Tensor]:
     g = _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
-    impl = backends.implementation(backends.resolve(backend, x.device))
-    return impl.max_pool2d_switches(x, g, relu)
+    return backends.dispatch("max_pool2d_switches", backend, x.device)(x, g, relu)
 
 
 @max_pool2d_switches.register_fake
@@ -91,8 +104,7 @@ def max_unpool2d_switches(
     backend: str,
 ) -> Tensor:
     g = _unpool_geometry(y, output_size, kernel_size, stride, padding, dilation)
-    impl = backends.implementation(backends.resolve(backend, y.device))
-    return impl.max_unpool2d_switches(y, switches, g, relu)
+    return backends.dispatch("max_unpool2d_switches", backend, y.device)(y, switches, g, relu)
 
 
 @max_unpool2d_switches.register_fake
@@ -117,3 +129,172 @@ def _unpool_backward(ctx, grad_x):
 
 
 max_unpool2d_switches.register_autograd(_unpool_backward, setup_context=_unpool_setup_context)
+
+
+# ---------------------------------------------------------------- spatial_argmax
+
+
+@torch.library.custom_op("zfaccel::spatial_argmax", mutates_args=())
+def spatial_argmax(x: Tensor, backend: str) -> tuple[Tensor, Tensor]:
+    values, indices = backends.dispatch("spatial_argmax", backend, x.device)(x)
+    return values.contiguous(), indices.contiguous()  # as the fake ones, whatever x's strides
+
+
+@spatial_argmax.register_fake
+def _(x, backend):
+    size = tuple(x.shape[:2])
+    return x.new_empty(size), x.new_empty(size, dtype=torch.int64)
+
+
+def _argmax_setup_context(ctx, inputs, output):
+    x, _ = inputs
+    _, indices = output
+    ctx.mark_non_differentiable(indices)
+    ctx.save_for_backward(indices)
+    ctx.shape = tuple(x.shape)
+
+
+def _argmax_backward(ctx, grad_values, _grad_indices):
+    (indices,) = ctx.saved_tensors
+    n, c, h, w = ctx.shape
+    grad = grad_values.new_zeros((n, c, h * w)).scatter(2, indices[..., None], grad_values[..., None])
+    return grad.view(n, c, h, w), None
+
+
+spatial_argmax.register_autograd(_argmax_backward, setup_context=_argmax_setup_context)
+
+
+# ---------------------------------------------------------------- occlusion_batch
+
+
+@torch.library.custom_op("zfaccel::occlusion_batch", mutates_args=())
+def occlusion_batch(
+    images: Tensor,
+    baseline: Tensor,
+    positions: Tensor,
+    window: list[int],
+    crop_origins: Tensor,
+    crop_size: list[int],
+    backend: str,
+) -> Tensor:
+    launch = backends.dispatch("occlusion_batch", backend, images.device)
+    return launch(images, baseline, positions, tuple(window), crop_origins, tuple(crop_size))
+
+
+@occlusion_batch.register_fake
+def _(images, baseline, positions, window, crop_origins, crop_size, backend):
+    return images.new_empty((positions.shape[0], images.shape[1], *crop_size))
+
+
+def _occlusion_setup_context(ctx, inputs, output):
+    images, _, positions, window, crop_origins, _, _ = inputs
+    ctx.save_for_backward(positions, crop_origins)
+    ctx.shape = tuple(images.shape)
+    ctx.window = tuple(window)
+
+
+def _occlusion_backward(ctx, grad):
+    positions, crop_origins = ctx.saved_tensors
+    grad_images, grad_baseline = occlusion_batch_transpose(grad, ctx.shape, positions, ctx.window, crop_origins)
+    return grad_images, grad_baseline, None, None, None, None, None
+
+
+occlusion_batch.register_autograd(_occlusion_backward, setup_context=_occlusion_setup_context)
+
+
+# ---------------------------------------------------------------- the deconvnet's crop ops
+
+
+def _zero_where_not(keep: Tensor, t: Tensor) -> Tensor:
+    return torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
+
+
+@torch.library.custom_op("zfaccel::conv_transpose_crops", mutates_args=())
+def conv_transpose_crops(
+    x: Tensor,
+    weight: Tensor,
+    offset: Tensor,
+    stride: list[int],
+    dilation: list[int],
+    groups: int,
+    map_size: list[int],
+    relu: bool,
+    weights_finite: bool | None,
+    backend: str,
+) -> Tensor:
+    if weights_finite is None:
+        weights_finite = bool(torch.isfinite(weight).all())
+    # Skipping zeros drops 0 * inf = nan: the dense path for non-finite weights.
+    unfit = None if weights_finite else {"native": "the weights hold inf or nan (skipping zeros would drop 0 * inf)"}
+    launch = backends.dispatch("conv_transpose_crops", backend, x.device, x.dtype, unfit=unfit)
+    return launch(x, weight, tuple(stride), tuple(dilation), groups, offset, tuple(map_size), relu)
+
+
+@conv_transpose_crops.register_fake
+def _(x, weight, offset, stride, dilation, groups, map_size, relu, weights_finite, backend):
+    size = spread(tuple(x.shape[-2:]), tuple(weight.shape[-2:]), stride, dilation)
+    return x.new_empty((x.shape[0], weight.shape[1] * groups, *size))
+
+
+def _conv_setup_context(ctx, inputs, output):
+    x, weight, offset, stride, dilation, groups, map_size, relu, _, _ = inputs
+    ctx.save_for_backward(x, weight, offset, output)
+    ctx.params = (list(stride), list(dilation), groups, tuple(map_size), relu)
+
+
+def _conv_backward(ctx, grad):
+    x, weight, offset, y = ctx.saved_tensors
+    stride, dilation, groups, map_size, relu = ctx.params
+    grad = _zero_where_not((y > 0) if relu else inside(offset, tuple(y.shape[-2:]), map_size), grad)
+    grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+        grad, x, weight, None, stride, [0, 0], dilation, True, [0, 0], groups, [*ctx.needs_input_grad[:2], False]
+    )
+    return grad_x, grad_w, None, None, None, None, None, None, None, None
+
+
+conv_transpose_crops.register_autograd(_conv_backward, setup_context=_conv_setup_context)
+
+
+@torch.library.custom_op("zfaccel::unpool_crops", mutates_args=())
+def unpool_crops(
+    x: Tensor,
+    switches: Tensor,
+    image_index: Tensor,
+    offset: Tensor,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    map_size: list[int],
+    relu: bool,
+    backend: str,
+) -> Tensor:
+    launch = backends.dispatch("unpool_crops", backend, x.device, x.dtype)
+    pairs = (tuple(kernel_size), tuple(stride), tuple(padding), tuple(dilation), tuple(map_size))
+    return launch(x, switches, image_index, offset, *pairs, relu)
+
+
+@unpool_crops.register_fake
+def _(x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, relu, backend):
+    return x.new_empty((*x.shape[:2], *spread(tuple(x.shape[-2:]), kernel_size, stride, dilation)))
+
+
+def _unpool_crops_setup_context(ctx, inputs, output):
+    x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, relu, _ = inputs
+    ctx.save_for_backward(switches, image_index, offset, output)
+    ctx.params = (tuple(x.shape[-2:]), tuple(kernel_size), tuple(stride), tuple(padding), tuple(dilation),
+                  tuple(map_size), relu)  # fmt: skip
+
+
+def _unpool_crops_backward(ctx, grad):
+    switches, image_index, offset, y = ctx.saved_tensors
+    size, kernel, stride, padding, dilation, map_size, relu = ctx.params
+    out_offset = offset * torch.tensor(stride, device=offset.device) - torch.tensor(padding, device=offset.device)
+    grad = _zero_where_not((y > 0) if relu else inside(out_offset, tuple(y.shape[-2:]), map_size), grad)
+    g = PoolGeometry.for_unpool(spread(size, kernel, stride, dilation), size, kernel, stride, 0, dilation)
+    grad_x = switch_gather(grad, gather_crops(switches, image_index, offset, size), g)
+    grad_x = _zero_where_not(inside(offset, size, tuple(switches.shape[-2:])), grad_x)
+    return grad_x, None, None, None, None, None, None, None, None, None, None
+
+
+unpool_crops.register_autograd(_unpool_crops_backward, setup_context=_unpool_crops_setup_context)

@@ -64,7 +64,7 @@ class DeconvNet:
         model: a torchvision-style CNN with an nn.Sequential ``features`` of Conv2d, ReLU, MaxPool2d,
             LocalResponseNorm, BatchNorm2d and Dropout, or such an nn.Sequential (see
             :func:`zfaccel.models.split_model`). Its weights are read, never changed.
-        backend: the switch ops' backend ("auto", "triton", "native", "torch").
+        backend: the kernels' backend ("auto", "triton", "native", "torch"): switch pooling and the crop ops.
         max_memory: bytes the projection batches may take (default 1 GiB).
         crop: compute each single-activation projection on its receptive field only (default);
             False computes it on whole maps (the same numbers, for comparison and benchmarks).
@@ -133,13 +133,19 @@ class DeconvNet:
         return next((m for m in self.plain.features if isinstance(m, nn.Conv2d)), None)
 
     # ------------------------------------------------------------------ down
+    def _finite_weights(self, stop: int) -> dict[int, bool]:
+        """Per convolution index up to ``stop``: whether its weight is all finite (one sync each)."""
+        return {j: bool(torch.isfinite(m.weight).all()) for j, m in enumerate(self.plain.features[: stop + 1])
+                if isinstance(m, nn.Conv2d)}  # fmt: skip
+
     @torch.no_grad()
-    def _down(self, region: Region, trace: Trace, stop: int, image_index: torch.Tensor) -> Region:
-        """Project ``region`` (at the output of features[stop]) down to pixels. No autograd graph:
-        the projections are pictures, on every backend (the native kernels never record one)."""
+    def _down(
+        self, region: Region, trace: Trace, stop: int, image_index: torch.Tensor, finite: dict[int, bool]
+    ) -> Region:
+        """Project ``region`` (at the output of features[stop]) down to pixels; ``finite`` is
+        :meth:`_finite_weights`. No autograd graph: the projections are pictures, on every backend
+        (the native kernels never record one). Tensor work only: torch.compile traces it whole."""
         features = self.plain.features
-        finite = {j: bool(torch.isfinite(m.weight).all()) for j, m in enumerate(features[: stop + 1])
-                  if isinstance(m, nn.Conv2d)}  # fmt: skip
         i = stop
         while i >= 0:
             m = features[i]
@@ -231,9 +237,10 @@ class DeconvNet:
         if not len(targets):
             return
         chunk = batch_size or max(1, self.max_memory // self._bytes_per_target(trace, stop, start(targets[:1]).size))
+        finite = self._finite_weights(stop)
         for lo in range(0, len(targets), chunk):
             part = targets[lo : lo + chunk]
-            yield part, self._down(start(part), trace, stop, part[:, 0])
+            yield part, self._down(start(part), trace, stop, part[:, 0], finite)
 
     def _bytes_per_target(self, trace: Trace, stop: int, size: tuple[int, int]) -> int:
         """The largest per-target intermediate on the way down, times 4 for temporaries."""

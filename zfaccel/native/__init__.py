@@ -3,7 +3,8 @@
 The extension takes raw pointers and sizes; these launchers make the tensors
 NCHW- or channels-last-contiguous, allocate outputs in the same layout, and
 pass the current torch thread count (CPU) or the current CUDA stream. Same
-function names and signatures as :mod:`zfaccel.reference`.
+function names and signatures as :mod:`zfaccel.reference`; ``IMPLEMENTS`` says
+which ops have a kernel on which devices (see :mod:`zfaccel.backends`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,19 @@ from types import ModuleType
 import torch
 
 from zfaccel.checks import channels_last
+
+LABEL = "zfaccel._native"
+# op -> device types with a kernel ("cuda" only when the extension was built with nvcc: see unavailable).
+IMPLEMENTS = {
+    "max_pool2d_switches": ("cpu", "cuda"),
+    "max_unpool2d_switches": ("cpu", "cuda"),
+    "occlusion_batch": ("cpu", "cuda"),
+    "spatial_argmax": ("cpu",),
+    "conv_transpose_crops": ("cpu",),
+    "unpool_crops": ("cpu",),
+}
+# ops whose kernels take only some dtypes (the others take float32, float64, float16 and bfloat16).
+DTYPES = {"conv_transpose_crops": (torch.float32, torch.float64), "unpool_crops": (torch.float32, torch.float64)}
 
 _DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 _state: dict[str, object] = {}
@@ -35,6 +49,16 @@ def extension() -> ModuleType | None:
 def import_error() -> str:
     extension()
     return str(_state.get("error", "no error"))
+
+
+def unavailable(device: torch.device) -> str | None:
+    """Why the extension cannot run kernels on ``device`` here, or None."""
+    ext = extension()
+    if ext is None:
+        return f"the compiled extension zfaccel._native is not importable ({import_error()})"
+    if device.type == "cuda" and not ext.has_cuda:
+        return "zfaccel._native was built without CUDA kernels (nvcc was not found when it was built)"
+    return None
 
 
 # Fresh CPU outputs at least this large get 2 MiB pages (see advise_huge_pages
@@ -74,4 +98,15 @@ def launch(op: str, tensors: tuple[torch.Tensor, ...], shape: tuple[int, ...], r
 from zfaccel.native.max_pool2d_switches import max_pool2d_switches  # noqa: E402
 from zfaccel.native.max_unpool2d_switches import max_unpool2d_switches  # noqa: E402
 
-__all__ = ["empty", "extension", "import_error", "launch", "max_pool2d_switches", "max_unpool2d_switches"]
+__all__ = [
+    "DTYPES",
+    "IMPLEMENTS",
+    "LABEL",
+    "empty",
+    "extension",
+    "import_error",
+    "launch",
+    "max_pool2d_switches",
+    "max_unpool2d_switches",
+    "unavailable",
+]

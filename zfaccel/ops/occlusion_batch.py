@@ -8,18 +8,11 @@ position.
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
-from zfaccel.backends import check_name, resolve
+from zfaccel import library
+from zfaccel.backends import check_name
 from zfaccel.checks import check_tensor
-
-_IMPLEMENTATIONS = {
-    "torch": "zfaccel.reference.occlusion_batch",
-    "native": "zfaccel.native.occlusion_batch",
-    "triton": "zfaccel.triton_kernels.occlusion_batch",
-}
 
 
 def _pair(value: object, name: str) -> tuple[int, int]:
@@ -63,7 +56,8 @@ def occlusion_batch(
             reads ``positions`` back (a sync); the sweep engine, which builds the positions itself,
             may pass False. Unchecked, the native CPU kernel still raises, the native CUDA and
             Triton kernels never read out of bounds but return NaN for the bad rows, and the
-            torch backend raises an indexing error (CPU) or a device assert (GPU).
+            torch backend raises an indexing error (CPU) or a device assert (GPU). Skipped under
+            torch.compile (a data-dependent check would break the graph).
 
     Returns:
         (P, C, ch, cw) images.dtype, contiguous: ``out[p, c, i, j]`` at absolute pixel
@@ -108,9 +102,9 @@ def occlusion_batch(
     ch, cw = (h, w) if crop_size is None else _pair(crop_size, "crop_size")
     if not isinstance(validate, bool):
         raise TypeError(f"validate must be a bool, got {type(validate).__name__}")
-    if validate and p and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
+    validate = validate and not torch.compiler.is_compiling() and p > 0
+    if validate and (int(positions[:, 0].min()) < 0 or int(positions[:, 0].max()) >= n):
         raise ValueError(f"positions[:, 0] (the image index) must lie in 0..{n - 1}")
-    impl = importlib.import_module(_IMPLEMENTATIONS[resolve(backend, images.device, "occlusion_batch")])
-    return impl.occlusion_batch(
-        images4, baseline4, positions.contiguous(), (wh, ww), crop_origins.contiguous(), (ch, cw)
+    return library.occlusion_batch(
+        images4, baseline4, positions.contiguous(), [wh, ww], crop_origins.contiguous(), [ch, cw], backend
     )

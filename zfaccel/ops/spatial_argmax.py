@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
-from zfaccel.backends import check_name, resolve
+from zfaccel import library
+from zfaccel.backends import check_name
 from zfaccel.checks import check_tensor
-
-_IMPLEMENTATIONS = {
-    "torch": "zfaccel.reference.spatial_argmax",
-    "native": "zfaccel.native.spatial_argmax",
-    "triton": "zfaccel.triton_kernels.spatial_argmax",
-}
 
 
 def spatial_argmax(x: torch.Tensor, *, backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,6 +25,5 @@ def spatial_argmax(x: torch.Tensor, *, backend: str = "auto") -> tuple[torch.Ten
     check_name(backend)
     batched = x.dim() == 4
     x4 = x if batched else x.unsqueeze(0)
-    impl = importlib.import_module(_IMPLEMENTATIONS[resolve(backend, x.device, "spatial_argmax")])
-    values, indices = impl.spatial_argmax(x4)
+    values, indices = library.spatial_argmax(x4, backend)
     return (values, indices) if batched else (values[0], indices[0])

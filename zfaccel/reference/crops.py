@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import torch
 
+Pair = tuple[int, int]
+
+
+def spread(size: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> Pair:
+    """The cells ``size`` cells reach one layer down: (h - 1) * s + (k - 1) * d + 1 per dimension."""
+    return tuple((size[i] - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1 for i in range(2))
+
 
 def cells(offset: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Absolute rows (T, h) and columns (T, w) of each target's crop cells."""
