@@ -79,3 +79,13 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
     assert main(argv + ["--no-save"]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_the_sweep_suite_times_ours_against_the_same_sweep_in_memory(tmp_path):
+    from zfaccel.bench import sweep
+    from zfaccel.demo.export import write_image_folder
+    from zfaccel.models import pretrained_small
+
+    folder = write_image_folder(tmp_path / "data", 4)
+    rates = sweep._case(pretrained_small(), folder, 32, 32, runner.torch.device("cpu"), tmp_path, quick=True)
+    assert set(rates) == {"in memory", "zfaccel sweep"} and all(r > 0 for r in rates.values())
