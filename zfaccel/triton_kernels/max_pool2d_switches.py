@@ -47,7 +47,7 @@ def _max_pool2d_switches_kernel(
 
     x_base = x_ptr + n * sxn + c * sxc
     for kh in tl.static_range(KH):
-        ih = hs + kh * DH
+        ih = hs + kh * DH  # (1, 1): masks from it are boolean blocks (see tile_coordinates)
         row_ok = (ih >= 0) & (ih < H)
         for kw in tl.static_range(KW):
             iw = ws + kw * DW

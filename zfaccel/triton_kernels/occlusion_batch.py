@@ -33,7 +33,10 @@ def _occlusion_batch_kernel(
     wb = pid % n_wb
     hb = (pid // n_wb) % n_hb
     cb = (pid // (n_wb * n_hb)) % n_cb
-    p = (pid // (n_wb * n_hb * n_cb)).to(tl.int64)
+    # p as a (1, 1, 1) block, so that `good` and every mask built from it is a boolean block by
+    # construction (the interpreter splats a scalar comparison to int32, which its loads refuse
+    # since Triton 3.8).
+    p = (pid // (n_wb * n_hb * n_cb)).to(tl.int64) + tl.zeros([1, 1, 1], tl.int64)
 
     b = tl.load(pos_ptr + 3 * p)
     # Clamping keeps any int64 coordinate from overflowing and changes no answer: a crop or an
