@@ -6,8 +6,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <omp.h>
+
 #include <array>
 #include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -116,6 +121,44 @@ bool advise_huge_pages(uintptr_t ptr, uint64_t nbytes) {
 #endif
 }
 
+// How this module was built (CMake's compile definitions on this file) and the OpenMP it runs.
+#ifndef ZFACCEL_CUDA_ARCHS
+#define ZFACCEL_CUDA_ARCHS ""
+#endif
+#ifndef ZFACCEL_CUDA_COMPILER
+#define ZFACCEL_CUDA_COMPILER ""
+#endif
+#ifndef ZFACCEL_CXX_COMPILER
+#define ZFACCEL_CXX_COMPILER ""
+#endif
+#ifndef ZFACCEL_BUILD_TYPE
+#define ZFACCEL_BUILD_TYPE ""
+#endif
+#ifndef ZFACCEL_MARCH_NATIVE
+#define ZFACCEL_MARCH_NATIVE 0
+#endif
+
+py::dict build_info() {
+  std::vector<std::string> archs;  // CMAKE_CUDA_ARCHITECTURES: "80-real", "90-real", "90-virtual"
+  std::istringstream words(ZFACCEL_CUDA_ARCHS);
+  for (std::string word; words >> word;) archs.push_back(word);
+  py::dict info;
+#ifdef ZFACCEL_WITH_CUDA
+  info["cuda"] = true;
+  info["cuda_compiler"] = std::string(ZFACCEL_CUDA_COMPILER);
+#else
+  info["cuda"] = false;
+  info["cuda_compiler"] = py::none();
+#endif
+  info["cuda_architectures"] = archs;
+  info["cxx_compiler"] = std::string(ZFACCEL_CXX_COMPILER);
+  info["build_type"] = std::string(ZFACCEL_BUILD_TYPE);
+  info["march_native"] = ZFACCEL_MARCH_NATIVE != 0;
+  info["openmp"] = static_cast<int>(_OPENMP);  // the spec's date, e.g. 201511 for OpenMP 4.5
+  info["openmp_max_threads"] = omp_get_max_threads();
+  return info;
+}
+
 #ifdef ZFACCEL_WITH_CUDA
 void pool_cuda(uintptr_t x, uintptr_t y, uintptr_t s, const std::array<int64_t, 14>& shape, int dtype, int layout,
                bool relu, uintptr_t stream) {
@@ -179,4 +222,7 @@ PYBIND11_MODULE(_native, m) {
   m.attr("has_cuda") = false;
 #endif
   m.attr("max_window") = zfaccel::kMaxWindow;
+  m.def("build_info", &build_info,
+        "How the module was built: cuda (bool), cuda_architectures, cuda_compiler, cxx_compiler, build_type, "
+        "march_native, openmp (the spec's date) and openmp_max_threads (omp_get_max_threads() now)");
 }

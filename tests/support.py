@@ -25,6 +25,8 @@ def target_params(op: str | None = None) -> list:
             marks = [pytest.mark.skip(reason=f"{device}/{backend}: {reason}")] if reason else []
             if device == "cuda":
                 marks.append(pytest.mark.gpu)
+            if backend == "triton":
+                marks.append(pytest.mark.triton)
             params.append(pytest.param((device, backend), marks=marks, id=f"{device}-{backend}"))
     return params
 

@@ -23,12 +23,12 @@ USER_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, Bac
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The command line's parser and each command's own, by name."""
-    from zfaccel.cli import bench, deconv, demo, occlusion, shapes, sweep, sweep_report, topk, train
+    from zfaccel.cli import bench, deconv, demo, info, occlusion, shapes, sweep, sweep_report, topk, train
 
     parser = argparse.ArgumentParser(prog="zfaccel", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (demo, train, deconv, topk, occlusion, sweep, sweep_report, shapes, bench):
+    for command in (demo, train, deconv, topk, occlusion, sweep, sweep_report, shapes, bench, info):
         command.add_parser(sub)
     return parser, dict(sub.choices)
 

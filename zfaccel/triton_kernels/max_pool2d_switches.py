@@ -47,7 +47,7 @@ def _max_pool2d_switches_kernel(
 
     x_base = x_ptr + n * sxn + c * sxc
     for kh in tl.static_range(KH):
-        ih = hs + kh * DH
+        ih = hs + kh * DH  # (1, 1): masks from it are boolean blocks (see tile_coordinates)
         row_ok = (ih >= 0) & (ih < H)
         for kw in tl.static_range(KW):
             iw = ws + kw * DW
@@ -70,18 +70,33 @@ _tuned = triton.autotune(configs=autotune_configs(), key=["C", "OW", "sxc", "sxw
 )
 
 
-def max_pool2d_switches(x: torch.Tensor, g: PoolGeometry, relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """x: (N, C, H, W) float, any strides -> y: (N, C, OH, OW) x.dtype, switches: uint8, x's layout."""
+def outputs(x: torch.Tensor, g: PoolGeometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fresh y and switches for x (any device, "meta" too), in x's layout."""
+    n, c = x.shape[:2]
+    fmt = memory_format(x)
+    y = torch.empty((n, c, *g.output_size), dtype=x.dtype, device=x.device, memory_format=fmt)
+    s = torch.empty((n, c, *g.output_size), dtype=torch.uint8, device=x.device, memory_format=fmt)
+    return y, s
+
+
+def arguments(x: torch.Tensor, y: torch.Tensor, s: torch.Tensor, g: PoolGeometry, relu: bool) -> tuple[tuple, dict]:
+    """The kernel's runtime arguments and constexprs (but the tile): what the launcher passes
+    and what compile_check compiles."""
     n, c, h, w = x.shape
     oh, ow = g.output_size
-    fmt = memory_format(x)
-    y = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=fmt)
-    s = torch.empty((n, c, oh, ow), dtype=torch.uint8, device=x.device, memory_format=fmt)
     constants = dict(
         KH=g.kernel[0], KW=g.kernel[1], SH=g.stride[0], SW=g.stride[1],
         PH=g.padding[0], PW=g.padding[1], DH=g.dilation[0], DW=g.dilation[1], RELU=relu, F64=x.dtype == torch.float64,
     )  # fmt: skip
-    args = (x, y, s, c, h, w, oh, ow, *x.stride(), *y.stride())
+    return (x, y, s, c, h, w, oh, ow, *x.stride(), *y.stride()), constants
+
+
+def max_pool2d_switches(x: torch.Tensor, g: PoolGeometry, relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """x: (N, C, H, W) float, any strides -> y: (N, C, OH, OW) x.dtype, switches: uint8, x's layout."""
+    n, c = x.shape[:2]
+    oh, ow = g.output_size
+    y, s = outputs(x, g)
+    args, constants = arguments(x, y, s, g, relu)
     if interpreting():
         _max_pool2d_switches_kernel[grid(n * oh, c, ow)](*args, **constants, **fixed_tile(x, ow))
     else:

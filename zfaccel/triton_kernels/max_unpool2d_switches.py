@@ -67,22 +67,32 @@ _tuned = triton.autotune(configs=autotune_configs(), key=["C", "W", "sxc", "sxw"
 )
 
 
-def max_unpool2d_switches(y: torch.Tensor, switches: torch.Tensor, g: PoolGeometry, relu: bool) -> torch.Tensor:
-    """y: (N, C, OH, OW) float, switches: uint8 same shape -> x_hat: (N, C, H, W) y.dtype, y's layout."""
+def arguments(
+    y: torch.Tensor, switches: torch.Tensor, x: torch.Tensor, g: PoolGeometry, relu: bool
+) -> tuple[tuple, dict]:
+    """The kernel's runtime arguments and constexprs (but the tile): what the launcher passes
+    and what compile_check compiles. switches must have y's strides."""
     n, c, oh, ow = y.shape
     h, w = g.input_size
-    fmt = memory_format(y)
-    if switches.stride() != y.stride():
-        switches = switches.contiguous(memory_format=fmt)
-        y = y.contiguous(memory_format=fmt)
-    x = torch.empty((n, c, h, w), dtype=y.dtype, device=y.device, memory_format=fmt)
     noh, now = g.covering()
     constants = dict(
         KH=g.kernel[0], KW=g.kernel[1], SH=g.stride[0], SW=g.stride[1],
         PH=g.padding[0], PW=g.padding[1], DH=g.dilation[0], DW=g.dilation[1],
         NOH=noh, NOW=now, RELU=relu, ACC_F64=y.dtype == torch.float64,
     )  # fmt: skip
-    args = (y, switches, x, c, h, w, oh, ow, *y.stride(), *x.stride())
+    return (y, switches, x, c, h, w, oh, ow, *y.stride(), *x.stride()), constants
+
+
+def max_unpool2d_switches(y: torch.Tensor, switches: torch.Tensor, g: PoolGeometry, relu: bool) -> torch.Tensor:
+    """y: (N, C, OH, OW) float, switches: uint8 same shape -> x_hat: (N, C, H, W) y.dtype, y's layout."""
+    n, c = y.shape[:2]
+    h, w = g.input_size
+    fmt = memory_format(y)
+    if switches.stride() != y.stride():
+        switches = switches.contiguous(memory_format=fmt)
+        y = y.contiguous(memory_format=fmt)
+    x = torch.empty((n, c, h, w), dtype=y.dtype, device=y.device, memory_format=fmt)
+    args, constants = arguments(y, switches, x, g, relu)
     if interpreting():
         _max_unpool2d_switches_kernel[grid(n * h, c, w)](*args, **constants, **fixed_tile(x, w))
     else:

@@ -33,7 +33,10 @@ def _occlusion_batch_kernel(
     wb = pid % n_wb
     hb = (pid // n_wb) % n_hb
     cb = (pid // (n_wb * n_hb)) % n_cb
-    p = (pid // (n_wb * n_hb * n_cb)).to(tl.int64)
+    # p as a (1, 1, 1) block, so that `good` and every mask built from it is a boolean block by
+    # construction (the interpreter splats a scalar comparison to int32, which its loads refuse
+    # since Triton 3.8).
+    p = (pid // (n_wb * n_hb * n_cb)).to(tl.int64) + tl.zeros([1, 1, 1], tl.int64)
 
     b = tl.load(pos_ptr + 3 * p)
     # Clamping keeps any int64 coordinate from overflowing and changes no answer: a crop or an
@@ -61,13 +64,20 @@ def _occlusion_batch_kernel(
     tl.store(out_ptr + ((p * C + c) * CH + i) * CW + j, v, mask=cell)
 
 
-def _tile(c: int, ch: int, cw: int) -> dict[str, int]:
-    if interpreting():
+# On GPUs: 8 cells of a 2048-cell tile per thread. With 4 warps (16 cells each, int64 addressing)
+# ptxas gave 117-176 registers and an 8-byte spill (bfloat16, sm_80); 8 warps take 56-93, no spill
+# (python -m zfaccel.triton_kernels.compile_check).
+NUM_WARPS = 8
+
+
+def tile(c: int, ch: int, cw: int, interpreter: bool) -> dict[str, int]:
+    """The launcher's tile for (c, ch, cw) outputs, under the interpreter or on a GPU."""
+    if interpreter:
         # The interpreter pays about 30 ms per program whatever its size: up to 4 x 64 x 64 cells
         # each, so a test's small output is a handful of programs.
         return dict(BLOCK_C=min(triton.next_power_of_2(c), 4), BLOCK_H=min(triton.next_power_of_2(ch), 64),
                     BLOCK_W=min(triton.next_power_of_2(cw), 64))  # fmt: skip
-    # 2048 cells (16 per thread of 4 warps) of one channel, whole rows when they fit in 256 columns:
+    # 2048 cells (8 per thread of NUM_WARPS = 8 warps) of one channel, whole rows when they fit in 256 columns:
     # a 224-column row wastes 12.5% of the lanes. Untuned: no GPU was at hand when this was written.
     block_w = min(triton.next_power_of_2(cw), 256)
     return dict(BLOCK_C=1, BLOCK_H=min(triton.next_power_of_2(ch), 2048 // block_w), BLOCK_W=block_w)
@@ -89,17 +99,33 @@ def occlusion_batch(
     out = torch.empty((p, c, ch, cw), dtype=images.dtype, device=images.device)
     if p == 0:
         return out
-    tile = _tile(c, ch, cw)
-    programs = p * triton.cdiv(c, tile["BLOCK_C"]) * triton.cdiv(ch, tile["BLOCK_H"]) * triton.cdiv(cw, tile["BLOCK_W"])
+    shape = tile(c, ch, cw, interpreting())
+    programs = (
+        p * triton.cdiv(c, shape["BLOCK_C"]) * triton.cdiv(ch, shape["BLOCK_H"]) * triton.cdiv(cw, shape["BLOCK_W"])
+    )
     if programs >= 2**31:
         raise ValueError(f"occlusion_batch: {programs} programs exceed a CUDA grid; split the positions")
-    args = (
-        images, baseline, positions.contiguous(), crop_origins.contiguous(), out,
-        b, c, h, w, ch, cw, *window, *images.stride(), *baseline.stride(),
-    )  # fmt: skip
+    args = arguments(images, baseline, positions.contiguous(), window, crop_origins.contiguous(), out)
     if interpreting():
-        _occlusion_batch_kernel[(programs,)](*args, **tile)
+        _occlusion_batch_kernel[(programs,)](*args, **shape)
     else:
         with torch.cuda.device(images.device):
-            _occlusion_batch_kernel[(programs,)](*args, **tile, num_warps=4)
+            _occlusion_batch_kernel[(programs,)](*args, **shape, num_warps=NUM_WARPS)
     return out
+
+
+def arguments(
+    images: torch.Tensor,
+    baseline: torch.Tensor,
+    positions: torch.Tensor,
+    window: tuple[int, int],
+    crop_origins: torch.Tensor,
+    out: torch.Tensor,
+) -> tuple:
+    """The kernel's runtime arguments: what the launcher passes and what compile_check compiles."""
+    b, c, h, w = images.shape
+    ch, cw = out.shape[-2:]
+    return (
+        images, baseline, positions, crop_origins, out,
+        b, c, h, w, ch, cw, *window, *images.stride(), *baseline.stride(),
+    )  # fmt: skip

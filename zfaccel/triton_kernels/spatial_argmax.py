@@ -54,14 +54,24 @@ def spatial_argmax(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.contiguous()
     values = torch.empty((n, c), dtype=x.dtype, device=x.device)
     indices = torch.empty((n, c), dtype=torch.int64, device=x.device)
-    # One program per map; 1024 values per step keeps 8 warps busy on a 110 x 110 map
-    # (12 steps), and the interpreter, which pays per step, at a dozen steps too.
-    block = min(triton.next_power_of_2(h * w), 1024 if not interpreting() else 4096)
-    args = (x, values, indices, c, h * w, x.stride(0), x.stride(1), x.stride(3))
-    constants = dict(F64=x.dtype == torch.float64, BLOCK=block, STEPS=triton.cdiv(h * w, block))
+    args, constants = arguments(x, values, indices, interpreting())
     if interpreting():
         _spatial_argmax_kernel[(n * c,)](*args, **constants)
     else:
         with torch.cuda.device(x.device):
-            _spatial_argmax_kernel[(n * c,)](*args, **constants, num_warps=4)
+            _spatial_argmax_kernel[(n * c,)](*args, **constants, num_warps=NUM_WARPS)
     return values, indices
+
+
+NUM_WARPS = 4  # on GPUs
+
+
+def arguments(x: torch.Tensor, values: torch.Tensor, indices: torch.Tensor, interpreter: bool) -> tuple[tuple, dict]:
+    """The kernel's runtime arguments and constexprs, under the interpreter or on a GPU: what the
+    launcher passes and what compile_check compiles. x's rows must be one stride apart."""
+    c, h, w = x.shape[1:]
+    # One program per map; 1024 values per step keeps 8 warps busy on a 110 x 110 map
+    # (12 steps), and the interpreter, which pays per step, at a dozen steps too.
+    block = min(triton.next_power_of_2(h * w), 4096 if interpreter else 1024)
+    args = (x, values, indices, c, h * w, x.stride(0), x.stride(1), x.stride(3))
+    return args, dict(F64=x.dtype == torch.float64, BLOCK=block, STEPS=triton.cdiv(h * w, block))

@@ -48,8 +48,12 @@ def grid(rows: int, channels: int, width: int):
 
 @triton.jit
 def tile_coordinates(C, width, rows, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexpr):
-    """This program's tile: batch index n (int64), row r in [0, rows), channels
-    c (BLOCK_C, 1) int64 and columns w (1, BLOCK_W), decoded from the flat grid()."""
+    """This program's tile: batch index n (int64), row r in [0, rows) as a (1, 1) block, channels
+    c (BLOCK_C, 1) int64 and columns w (1, BLOCK_W), decoded from the flat grid().
+
+    The row is a block, not a scalar, so that every mask built from it is a boolean block by
+    construction: the interpreter splats a scalar comparison to int32, and since Triton 3.8 its
+    loads and stores refuse masks that are not boolean (compiled kernels always required them)."""
     pid = tl.program_id(0)
     n_wb = tl.cdiv(width, BLOCK_W)
     n_cb = tl.cdiv(C, BLOCK_C)
@@ -58,4 +62,4 @@ def tile_coordinates(C, width, rows, BLOCK_C: tl.constexpr, BLOCK_W: tl.constexp
     row = pid // (n_wb * n_cb)
     c = (cb * BLOCK_C + tl.arange(0, BLOCK_C)).to(tl.int64)[:, None]
     w = (wb * BLOCK_W + tl.arange(0, BLOCK_W))[None, :]
-    return (row // rows).to(tl.int64), row % rows, c, w
+    return (row // rows).to(tl.int64), row % rows + tl.zeros([1, 1], tl.int32), c, w
