@@ -16,6 +16,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
+from skip_summary import pytest_terminal_summary  # noqa: E402, F401  (skips counted by reason)
 
 
 @pytest.fixture

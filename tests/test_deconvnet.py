@@ -10,6 +10,7 @@ from deconv_oracle import map_projection, max_projection
 from torch import nn
 
 from zfaccel.analysis import DeconvNet
+from zfaccel.backends import why_unavailable
 from zfaccel.models import zfnet
 
 
@@ -122,6 +123,9 @@ def test_batch_norm_and_dropout_pass_through(gen):
 @pytest.mark.parametrize("backend", ["torch", "native"])
 def test_crops_equal_composite_path(backend, gen):
     """The fused C++ crop kernels and the composite PyTorch path give the same projections."""
+    why = why_unavailable(backend, torch.device("cpu"))
+    if why:
+        pytest.skip(f"{backend}: {why}")
     model = alexnet_shaped()
     images = torch.randn(3, 3, 127, 127, generator=gen)
     ref = DeconvNet(model, backend="torch").project(images, "conv5", [0, 5, 9])

@@ -1,8 +1,11 @@
 """Every test run's skips, counted by reason: one line per reason instead of one per place.
 
-Here at the root, not in tests/, so that it also serves ``pytest bench``. Each test keeps its
-own skip and reason; the CUDA ones (one per test per CUDA backend, thousands on a machine
-without a GPU) share one line. ``-rs`` (or ``-ra``) still lists every skip with its place.
+A plugin that tests/conftest.py and bench/conftest.py load. It is not a conftest.py at the
+repository's root: pytest would then put the root on sys.path, and the tests would import the
+checkout's zfaccel (which has no compiled extension after a plain ``pip install .``) instead of
+the installed one, skipping every native test. Each test keeps its own skip and reason; the CUDA
+ones (one per test per CUDA backend, thousands on a machine without a GPU) share one line.
+``-rs`` (or ``-ra``) still lists every skip with its place.
 """
 
 from __future__ import annotations
