@@ -30,8 +30,9 @@ def _reason(report: pytest.TestReport) -> tuple[str, str]:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     skipped = terminalreporter.stats.get("skipped", [])
-    if not skipped or set(config.option.reportchars) & set("saA"):
-        return  # none, or pytest lists them itself
+    if not skipped or set(config.option.reportchars) & set("saA") or getattr(config, "_zfaccel_skips", False):
+        return  # none, pytest lists them itself, or the other conftest (tests/, bench/) printed them already
+    config._zfaccel_skips = True
     counts = collections.Counter()
     files = collections.defaultdict(set)
     for report in skipped:

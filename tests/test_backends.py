@@ -7,6 +7,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from types import SimpleNamespace
 
 import pytest
@@ -122,7 +123,12 @@ def test_unknown_device_type_goes_to_torch():
 
 def _python(code: str, **env: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=300
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+        cwd=tempfile.gettempdir(),  # not the checkout: "-c" puts the current folder first on sys.path
     )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()

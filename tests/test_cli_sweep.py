@@ -112,7 +112,8 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(data, 
     rng = random.Random(1234)
     kills, seen = 0, []
     for _ in range(3):
-        proc = subprocess.Popen(_command(data, store), env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(_command(data, store), env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                cwd=tmp_path)  # not the checkout: "-m" looks in the current folder first  # fmt: skip
         # Wait for the run to start writing (the store's metadata appears), then kill at a random moment.
         deadline = time.monotonic() + 120
         while not (store / "zarr.json").exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -127,7 +128,7 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(data, 
         if proc.returncode == 0:
             break
     assert kills >= 1, "every run finished before its kill: the test killed nothing"
-    done = subprocess.run(_command(data, store), env=env, capture_output=True, text=True)
+    done = subprocess.run(_command(data, store), env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     final = zfaccel.open_sweep(store)
     assert final.counts() == {PENDING: 0, DONE: 24, FAILED: 1}, seen
@@ -142,7 +143,7 @@ def test_two_ranks_under_torchrun_equal_one_process(data, tmp_path):
            str(29500 + os.getpid() % 1000), "-m", "zfaccel", "sweep", str(data), "--out", str(store), "--window", "32",
            "--stride", "16", "--chunk", "3", "--target", "label", "--quiet"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("images done") == 1  # rank 0 reports, once
     assert_same_store(zfaccel.open_sweep(store), single)

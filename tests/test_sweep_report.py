@@ -154,10 +154,10 @@ def test_bad_arguments(swept, tmp_path):
             sweep_report(swept, tmp_path / "r", panels=bad)
 
 
-def test_matplotlib_is_imported_only_to_draw():
+def test_matplotlib_is_imported_only_to_draw(tmp_path):
     code = ("import sys, zfaccel, zfaccel.analysis.occlusion.report, zfaccel.cli.main; "
             "assert 'matplotlib' not in sys.modules")  # fmt: skip
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)  # the installed zfaccel
 
 
 # The page ----------------------------------------------------------------------------------------

@@ -79,7 +79,9 @@ def peak_rss_mb(folder: Path, store: Path) -> float:
     """The peak resident memory (MB) of a fresh process sweeping ``folder`` into ``store``."""
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     command = [sys.executable, "-c", _RSS_SCRIPT, str(folder), str(store)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    # In the store's folder: "-c" puts the current folder first on sys.path, which in a checkout would
+    # import its zfaccel rather than the installed one.
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env, cwd=store.parent)
     return float(json.loads(done.stdout.strip().splitlines()[-1])["max_rss_mb"])
 
 
