@@ -206,7 +206,7 @@ def _open_or_create(location: str, plan: Plan, overwrite: bool) -> list[int]:
         group = None
         if os.path.isdir(location):
             try:
-                group = stores._open_group(location, "r+")
+                group = stores.open_group(location, "r+")
             except ValueError:
                 group = None
         if group is None or not stores.is_sweep(group):
@@ -273,7 +273,7 @@ def sweep_dataset(
     _positive(workers, "workers", 0)
     if not isinstance(strict, bool) or not isinstance(overwrite, bool):
         raise TypeError("strict and overwrite must be bools")
-    location = stores._location(store)
+    location = stores.store_location(store)
     rank, world = _distributed()
     # Rank 0 checks or creates the store before anyone reads it; every rank learns the pending chunks
     # (or the reason to stop) from it, so that no rank starts writing before all have the same list.
@@ -290,7 +290,7 @@ def sweep_dataset(
         raise failure
     if error is not None:
         raise ValueError(error)
-    group = stores._open_group(location, "r+")
+    group = stores.open_group(location, "r+")
     if rank != 0:  # every rank's model must be the one the store records
         stores.check_settings(dict(group.attrs), plan.attrs, location)
     mine = pending[rank::world]
@@ -392,9 +392,9 @@ def estimate(model: nn.Module, data, store: str | os.PathLike | None = None, *, 
     except (TypeError, ValueError):
         inc = full = None
     pending = len(plan.listing)
-    location = None if store is None else stores._location(store)
+    location = None if store is None else stores.store_location(store)
     if location is not None and "://" not in location and os.path.exists(location):
-        group = stores._open_group(location, "r")
+        group = stores.open_group(location, "r")
         if stores.is_sweep(group):
             stores.check_settings(dict(group.attrs), plan.attrs, location)
             status = group["status"]

@@ -56,13 +56,13 @@ def _zarr():
     return zarr
 
 
-def _location(store: str | os.PathLike) -> str:
+def store_location(store: str | os.PathLike) -> str:
     """A local path as a string, or a URL zarr's fsspec store takes (s3://..., memory://...)."""
     return store if isinstance(store, str) and "://" in store else os.fspath(store)
 
 
-def _open_group(store: str | os.PathLike, mode: str):
-    location = _location(store)
+def open_group(store: str | os.PathLike, mode: str):
+    location = store_location(store)
     try:
         return _zarr().open_group(store=location, mode=mode)
     except (FileNotFoundError, NotADirectoryError, PermissionError, OSError) as err:
@@ -79,10 +79,10 @@ def create(store: str | os.PathLike, attrs: Mapping[str, object], paths: list[st
     versions; ``attrs["grid"]`` and ``attrs["chunk"]`` shape the arrays). ``overwrite`` replaces
     whatever is there; otherwise an existing store is an error (resume it with ``open_for_run``).
     """
-    location = _location(store)
+    location = store_location(store)
     if not overwrite and "://" not in location and Path(location).exists():
         raise ValueError(f"{location!r} already exists; resume it with the same settings, or overwrite it")
-    group = _open_group(location, "w")
+    group = open_group(location, "w")
     n, (n_h, n_w), chunk = len(paths), attrs["grid"], int(attrs["chunk"])
     for name, (dtype, fill) in MAPS.items():
         group.create_array(name, shape=(n, n_h, n_w), chunks=(chunk, n_h, n_w), dtype=dtype, fill_value=fill)
@@ -256,10 +256,10 @@ class SweepStore:
 
 def open_sweep(store: str | os.PathLike) -> SweepStore:
     """A sweep's store, for reading (lazily). ValueError when ``store`` is missing or not a sweep."""
-    location = _location(store)
+    location = store_location(store)
     if "://" not in location and not Path(location).exists():
         raise ValueError(f"the store {location!r} does not exist")
-    group = _open_group(location, "r")
+    group = open_group(location, "r")
     if not is_sweep(group):
         raise ValueError(f"{location!r} is not an occlusion sweep store (no '{FORMAT}' format attribute)")
     return SweepStore(group, location)
