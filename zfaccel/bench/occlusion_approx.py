@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from zfaccel.analysis.occlusion import Approximation, Occlusion, grid
-from zfaccel.analysis.occlusion.macs import count_macs
 from zfaccel.bench.results import RateRow
 from zfaccel.bench.timing import measure
 from zfaccel.demo.shapes import demo_test_set
@@ -108,18 +107,19 @@ def speed(device: torch.device, quick: bool) -> Iterator[RateRow]:
         sweep()  # warm-up
         chosen = settings(quick) if stride == 8 else [Approximation.default()]
         runs = {"full": lambda s=stride: occ.sweep(images, window=32, stride=s, incremental=False), "exact": sweep}
-        runs.update({name(a): (lambda a=a, run=sweep: run(a)) for a in chosen if not a.exact})
+        spent: dict[str, dict] = {}  # each setting's MAC report, from its timed runs
+        runs.update({name(a): (lambda a=a, run=sweep, out=spent: out.__setitem__(name(a), run(a).macs))
+                     for a in chosen if not a.exact})  # fmt: skip
         rate = _rates(runs, count, device, 1 if quick else 3)
         full, exact = rate.pop("full"), rate.pop("exact")
         for a in chosen:
             if a.exact:
                 continue
-            macs = count_macs(model, (224, 224), (32, 32), (stride, stride), tau=a.tau)
+            macs = spent[name(a)]
             yield RateRow(
                 "occlusion_approx", f"zfnet 224 px, window 32 stride {stride} ({count} positions): {name(a)}",
                 "positions/s", "full re-inference", full, {"approximate": rate[name(a)], "exact incremental": exact},
-                {"vs exact": f"{rate[name(a)] / exact:.2f}x",
-                 "MAC ratio full / tau (no drill-down)": f"{macs.full / macs.incremental:.2f}x"},
+                {"vs exact": f"{rate[name(a)] / exact:.2f}x", "MACs spent / exact / full": _macs(macs)},
             )  # fmt: skip
 
 
@@ -134,7 +134,10 @@ def _setting(case: str) -> str:
 
 def choose(rows_: list[RateRow]) -> tuple[str | None, dict[str, float], dict[str, float]]:
     """(the fastest setting on ZFNet 224 px, window 32 stride 8, whose mean probability-map SSIM is >=
-    SSIM_BAR at every stride of the bundled model; its mean SSIM per setting; its speed-up per setting)."""
+    SSIM_BAR at every stride of the bundled model; the mean SSIM per setting; the speed-up per setting).
+
+    "Fastest" counts the multiply-accumulates spent, not the measured time: at 224 px a tau of 0.8
+    cuts no MAC, so a faster time for it is run-to-run noise; equal counts go to the higher SSIM."""
     worst_mean: dict[str, float] = {}
     for r in rows_:
         if r.case.startswith("bundled"):
@@ -143,8 +146,11 @@ def choose(rows_: list[RateRow]) -> tuple[str | None, dict[str, float], dict[str
             worst_mean[key] = min(worst_mean.get(key, 1.0), mean)
     speedup = {_setting(r.case): r.ours["approximate"] / r.reference_rate for r in rows_
                if r.case.startswith("zfnet 224 px, window 32 stride 8")}  # fmt: skip
+    spent = {_setting(r.case): float(r.notes["MACs spent / exact / full"].split(" / ")[0]) for r in rows_
+             if r.case.startswith("zfnet 224 px, window 32 stride 8")}  # fmt: skip
     good = [k for k, m in worst_mean.items() if m >= SSIM_BAR and k in speedup]
-    return (max(good, key=speedup.get) if good else None), worst_mean, speedup
+    best = min(good, key=lambda k: (round(spent[k], 3), -worst_mean[k])) if good else None
+    return best, worst_mean, speedup
 
 
 def draw(rows_: list[RateRow], folder: Path) -> Path | None:
