@@ -124,6 +124,8 @@ def test_topk_strict_stops_at_the_first_unreadable_file(capsys, junky, weights, 
     assert code == 2 and "Traceback" not in err
     assert last_line(err).startswith(f"zfaccel topk: error: cannot read image {str(junky / 'img0b.png')!r}")
     assert not (tmp_path / "top" / "conv2.pt").exists()
+
+
 def test_deconv_on_alexnet_with_torchvision_weights(capsys, folder, alexnet_weights, tmp_path):
     out = tmp_path / "alexnet.png"
     for model in (["--model", "alexnet", "--weights", alexnet_weights], ["--model", alexnet_weights]):
