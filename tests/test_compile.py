@@ -94,10 +94,10 @@ def test_compiled_deconvnet_projection(device):
     best = flat.argmax(1)
     position = torch.stack([best // act.shape[3], best % act.shape[3]], 1)
     region = dn._single(act, channel, position, flat.amax(1))
-    finite = dn._finite_weights(stop)
-    eager = dn._down(region, trace, stop, image, finite)
+    filters = dn._filters(stop)
+    eager = dn._down(region, trace, stop, image, filters)
     torch._dynamo.reset()
-    compiled = torch.compile(dn._down, fullgraph=True, backend=TRACE)(region, trace, stop, image, finite)
+    compiled = torch.compile(dn._down, fullgraph=True, backend=TRACE)(region, trace, stop, image, filters)
     assert eager.signal.shape[1] == 3 and eager.signal.abs().sum() > 0
     torch.testing.assert_close(compiled.signal, eager.signal)
     assert torch.equal(compiled.offset, eager.offset)

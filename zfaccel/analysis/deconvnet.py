@@ -4,8 +4,10 @@ Forward once, recording the switches of every max-pool with zfaccel's kernels.
 To examine an activation, zero every other activation of its layer, then at
 each layer below: unpool with the switches (summing where windows overlap),
 rectify, and filter with the transposed weights of the same convolution (no
-bias), down to pixels. Normalisation and dropout layers pass the signal on
-unchanged.
+bias), down to pixels. A BatchNorm2d right after a convolution is folded into
+its filter (W * gamma / sqrt(running_var + eps) per output channel: the filter
+the network applies, see zfaccel.models.folding), so its transpose is what goes
+down; other normalisation layers and dropout pass the signal on unchanged.
 
 All (image, channel) targets of a call go down together, in batches sized to a
 memory budget, and each carries only its receptive field (see regions.py): a
@@ -25,6 +27,7 @@ from zfaccel.analysis.regions import Region
 from zfaccel.backends import check_name
 from zfaccel.checks import check_images
 from zfaccel.geometry import to_pair
+from zfaccel.models.folding import folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.ops import max_pool2d_switches
 from zfaccel.ops.crops import conv_transpose_crops, unpool_crops
@@ -68,6 +71,9 @@ class DeconvNet:
         max_memory: bytes the projection batches may take (default 1 GiB).
         crop: compute each single-activation projection on its receptive field only (default);
             False computes it on whole maps (the same numbers, for comparison and benchmarks).
+        fold_bn: filter with the BatchNorm-folded weights where a BatchNorm2d directly follows a
+            convolution (default); False passes BatchNorm through unchanged, as zfaccel did before
+            (each channel of the projection then misses its factor gamma / sigma).
 
     Example:
         >>> dn = zfaccel.DeconvNet(zfaccel.models.zfnet().eval())
@@ -75,7 +81,13 @@ class DeconvNet:
     """
 
     def __init__(
-        self, model: nn.Module, *, backend: str = "auto", max_memory: int | None = None, crop: bool = True
+        self,
+        model: nn.Module,
+        *,
+        backend: str = "auto",
+        max_memory: int | None = None,
+        crop: bool = True,
+        fold_bn: bool = True,
     ) -> None:
         self.plain: PlainCNN = split_model(model)
         self.model = model
@@ -84,6 +96,9 @@ class DeconvNet:
             raise ValueError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
         self.max_memory = max_memory or (1 << 30)
         self.crop = crop
+        if not isinstance(fold_bn, bool):
+            raise TypeError(f"fold_bn must be a bool, got {fold_bn!r}")
+        self.fold_bn = fold_bn
 
     @property
     def layers(self) -> dict[str, int]:
@@ -133,17 +148,27 @@ class DeconvNet:
         return next((m for m in self.plain.features if isinstance(m, nn.Conv2d)), None)
 
     # ------------------------------------------------------------------ down
-    def _finite_weights(self, stop: int) -> dict[int, bool]:
-        """Per convolution index up to ``stop``: whether its weight is all finite (one sync each)."""
-        return {j: bool(torch.isfinite(m.weight).all()) for j, m in enumerate(self.plain.features[: stop + 1])
-                if isinstance(m, nn.Conv2d)}  # fmt: skip
+    def _filters(self, stop: int) -> dict[int, tuple[torch.Tensor, bool]]:
+        """Per convolution index up to ``stop``: the weight its transpose filters with (BatchNorm-folded
+        when ``fold_bn`` and one follows) and whether that weight is all finite (one sync each)."""
+        filters = {}
+        for j, m in enumerate(self.plain.features[: stop + 1]):
+            if isinstance(m, nn.Conv2d):
+                weight = folded_weight(self.plain.features, j) if self.fold_bn else m.weight
+                filters[j] = (weight, bool(torch.isfinite(weight).all()))
+        return filters
 
     @torch.no_grad()
     def _down(
-        self, region: Region, trace: Trace, stop: int, image_index: torch.Tensor, finite: dict[int, bool]
+        self,
+        region: Region,
+        trace: Trace,
+        stop: int,
+        image_index: torch.Tensor,
+        filters: dict[int, tuple[torch.Tensor, bool]],
     ) -> Region:
-        """Project ``region`` (at the output of features[stop]) down to pixels; ``finite`` is
-        :meth:`_finite_weights`. No autograd graph: the projections are pictures, on every backend
+        """Project ``region`` (at the output of features[stop]) down to pixels; ``filters`` is
+        :meth:`_filters`. No autograd graph: the projections are pictures, on every backend
         (the native kernels never record one). Tensor work only: torch.compile traces it whole."""
         features = self.plain.features
         i = stop
@@ -168,13 +193,15 @@ class DeconvNet:
                 out_offset = region.offset * torch.tensor(m.stride, device=region.offset.device) - torch.tensor(
                     m.padding, device=region.offset.device
                 )
+                weight, finite = filters[i]
                 signal = conv_transpose_crops(
-                    region.signal, m.weight, m.stride, m.dilation, m.groups, out_offset, trace.sizes[i],
-                    relu=fuse, weights_finite=finite[i], backend=self.backend,
+                    region.signal, weight, m.stride, m.dilation, m.groups, out_offset, trace.sizes[i],
+                    relu=fuse, weights_finite=finite, backend=self.backend,
                 )  # fmt: skip
                 region = region.below(signal, m.stride, m.padding, trace.sizes[i])
                 i -= 1 if fuse else 0
-            # LocalResponseNorm, BatchNorm2d, Dropout: passed through unchanged.
+            # LocalResponseNorm, Dropout and BatchNorm2d (folded into the convolution below it, or not
+            # after a convolution): passed through unchanged.
             i -= 1
         return region
 
@@ -237,10 +264,10 @@ class DeconvNet:
         if not len(targets):
             return
         chunk = batch_size or max(1, self.max_memory // self._bytes_per_target(trace, stop, start(targets[:1]).size))
-        finite = self._finite_weights(stop)
+        filters = self._filters(stop)
         for lo in range(0, len(targets), chunk):
             part = targets[lo : lo + chunk]
-            yield part, self._down(start(part), trace, stop, part[:, 0], finite)
+            yield part, self._down(start(part), trace, stop, part[:, 0], filters)
 
     def _bytes_per_target(self, trace: Trace, stop: int, size: tuple[int, int]) -> int:
         """The largest per-target intermediate on the way down, times 4 for temporaries."""

@@ -163,8 +163,9 @@ def _object_colours(background: np.ndarray, rng: np.random.Generator) -> np.ndar
     return colour
 
 
-def _objects(canvas: np.ndarray, labels: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> None:
-    """Paint object ``labels[i]`` (an index into OUTLINES) onto canvas[i], in place."""
+def _objects(canvas: np.ndarray, labels: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paint object ``labels[i]`` (an index into OUTLINES) onto canvas[i], in place; returns the objects'
+    coverage (n, H, W) float32 in [0, 1]."""
     n = canvas.shape[0]
     names = list(OUTLINES)
     radius = rng.uniform(*RADIUS, n).astype(np.float32)
@@ -183,6 +184,7 @@ def _objects(canvas: np.ndarray, labels: np.ndarray, colour: np.ndarray, rng: np
         if pick.any():
             alpha[pick] = _coverage(outline(u[pick], v[pick]) * scale[pick])
     _paint(canvas, alpha, colour)
+    return alpha
 
 
 def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -192,8 +194,15 @@ def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     and labels give the same images (numpy's float32 sin/hypot may differ in the last
     bit between platforms, which moves a rare pixel by one level).
     """
+    return draw_with_coverage(labels, rng)[0]
+
+
+def draw_with_coverage(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`draw`'s images (the same ones, from the same ``rng`` state) and each object's coverage
+    (n, 64, 64) float32 in [0, 1]: the share of a pixel the object's outline covers, before the
+    noise (the clutter lies below the object, so it never hides it)."""
     canvas, background = _background(len(labels), rng)
     _clutter(canvas, rng)
-    _objects(canvas, np.asarray(labels), _object_colours(background, rng), rng)
+    coverage = _objects(canvas, np.asarray(labels), _object_colours(background, rng), rng)
     canvas += rng.normal(0, NOISE, canvas.shape).astype(np.float32)
-    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8), coverage

@@ -17,7 +17,7 @@ fully connected layers), scaled to 64 x 64 inputs (about 20 MMAC per image):
 One addition to ZFNet: a BatchNorm2d between each convolution and its ReLU.
 Without it, AdamW at 3e-3 left the loss at ln(10) = 2.30 for 4 epochs on the
 shapes data; with it the model passes 90 % within a few epochs. The deconvnet
-passes BatchNorm through unchanged, as it does LRN.
+filters with each convolution's BatchNorm-folded weights (zfaccel.models.folding).
 """
 
 from __future__ import annotations
