@@ -95,6 +95,52 @@ OUTLINES = {
 }
 
 
+def _polar(degrees: float, r: float) -> tuple[float, float]:
+    """(u, v) at distance r, ``degrees`` clockwise from straight up (the star's arctan2(u, -v))."""
+    a = np.radians(degrees)
+    return float(r * np.sin(a)), float(-r * np.cos(a))
+
+
+# Named parts of the objects with corners or tips, in object coordinates (u right, v down, radius 1 before the
+# turn), each placed well inside the outline so that its pixel lies on the object: a star's tips (0.98 out) at
+# 0.75, where the point is still 0.36 wide; a square's corners (0.68, 0.68) at 0.55; a frame's on the middle of
+# its band (0.44 - 0.72); the cross's arm ends (0.92) and the diamond's points (0.88) at 0.7; the triangle's
+# corners (0.95 out) at 0.6 of the way. Circle, ring and crescent have no such parts, and a bar turns end over end.
+PARTS: dict[str, dict[str, tuple[float, float]]] = {
+    "star": {
+        "top tip": _polar(0, 0.75),
+        "upper right tip": _polar(72, 0.75),
+        "lower right tip": _polar(144, 0.75),
+        "lower left tip": _polar(216, 0.75),
+        "upper left tip": _polar(288, 0.75),
+    },
+    "square": {
+        "top left corner": (-0.55, -0.55),
+        "top right corner": (0.55, -0.55),
+        "bottom right corner": (0.55, 0.55),
+        "bottom left corner": (-0.55, 0.55),
+    },
+    "frame": {
+        "top left corner": (-0.58, -0.58),
+        "top right corner": (0.58, -0.58),
+        "bottom right corner": (0.58, 0.58),
+        "bottom left corner": (-0.58, 0.58),
+    },
+    "cross": {"top end": (0.0, -0.7), "right end": (0.7, 0.0), "bottom end": (0.0, 0.7), "left end": (-0.7, 0.0)},
+    "diamond": {
+        "top point": (0.0, -0.7),
+        "right point": (0.7, 0.0),
+        "bottom point": (0.0, 0.7),
+        "left point": (-0.7, 0.0),
+    },
+    "triangle": {
+        "top left corner": _polar(-60, 0.57),
+        "top right corner": _polar(60, 0.57),
+        "bottom tip": _polar(180, 0.57),
+    },
+}
+
+
 def _coverage(distance_px: np.ndarray) -> np.ndarray:
     """Signed distance in pixels -> coverage in [0, 1] with a one-pixel soft edge."""
     return np.clip(0.5 - distance_px, 0.0, 1.0)
@@ -163,17 +209,32 @@ def _object_colours(background: np.ndarray, rng: np.random.Generator) -> np.ndar
     return colour
 
 
-def _objects(canvas: np.ndarray, labels: np.ndarray, colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Paint object ``labels[i]`` (an index into OUTLINES) onto canvas[i], in place; returns the objects'
-    coverage (n, H, W) float32 in [0, 1]."""
-    n = canvas.shape[0]
+def _geometry(
+    labels: np.ndarray, rng: np.random.Generator, margin: float = 0.8, centred: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Where objects ``labels`` (n,) go: centres (n, 2) float32 (x, y) in pixels (pixel (i, j) has its centre
+    at (j + 0.5, i + 0.5)), radii (n,) and turns (n,) in radians, all float32.
+
+    Centres keep ``margin`` times the radius inside the image: 0.8 (the data's) lets objects touch the
+    border; 1.0 (``parts``) keeps the whole unit disc, every part included, inside. ``centred`` puts every
+    centre in the middle of the image instead (after drawing the same numbers, so the rest stays the same).
+    """
+    n = len(labels)
     names = list(OUTLINES)
     radius = rng.uniform(*RADIUS, n).astype(np.float32)
-    # Centres keep at least 0.8 of the radius inside the image: objects may touch the border.
-    centre = rng.uniform(0, 1, (n, 2)).astype(np.float32) * (SIZE - 1.6 * radius[:, None]) + 0.8 * radius[:, None]
+    low = margin * radius[:, None]
+    centre = (rng.uniform(0, 1, (n, 2)).astype(np.float32) * (SIZE - 2 * low) + low).astype(np.float32)
+    if centred:
+        centre[:] = SIZE / 2
     squares = np.isin(labels, [names.index(k) for k in ("square", "frame", "diamond")])
     turn = rng.uniform(-1, 1, n).astype(np.float32) * np.where(squares, TURN_SQUARES, TURN_OTHERS)
     turn = np.where(labels == names.index("bar"), rng.uniform(0, np.pi, n), turn).astype(np.float32)
+    return centre, radius, turn
+
+
+def _coverages(labels: np.ndarray, centre: np.ndarray, radius: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """Object coverage (n, H, W) float32 in [0, 1] of objects ``labels`` placed as ``_geometry`` says."""
+    n = len(labels)
     cos, sin = np.cos(turn)[:, None, None], np.sin(turn)[:, None, None]
     dx, dy = _X - centre[:, 0, None, None], _Y - centre[:, 1, None, None]
     scale = radius[:, None, None]
@@ -183,8 +244,25 @@ def _objects(canvas: np.ndarray, labels: np.ndarray, colour: np.ndarray, rng: np
         pick = labels == k
         if pick.any():
             alpha[pick] = _coverage(outline(u[pick], v[pick]) * scale[pick])
-    _paint(canvas, alpha, colour)
     return alpha
+
+
+def _draw(
+    labels: np.ndarray, rng: np.random.Generator, margin: float = 0.8, centred: bool = False
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+    """Images of objects ``labels`` (n,) (indices into OUTLINES): (n, 3, 64, 64) uint8 RGB, the objects'
+    coverage (n, 64, 64) float32 in [0, 1], and their geometry (``_geometry``'s centres, radii, turns).
+
+    Everything random comes from ``rng``, in a fixed order (background, clutter, colours, geometry,
+    noise), whatever ``margin`` and ``centred`` are."""
+    canvas, background = _background(len(labels), rng)
+    _clutter(canvas, rng)
+    colour = _object_colours(background, rng)
+    geometry = _geometry(labels, rng, margin, centred)
+    coverage = _coverages(labels, *geometry)
+    _paint(canvas, coverage, colour)
+    canvas += rng.normal(0, NOISE, canvas.shape).astype(np.float32)
+    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8), coverage, geometry
 
 
 def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -194,15 +272,41 @@ def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     and labels give the same images (numpy's float32 sin/hypot may differ in the last
     bit between platforms, which moves a rare pixel by one level).
     """
-    return draw_with_coverage(labels, rng)[0]
+    return _draw(np.asarray(labels), rng)[0]
 
 
 def draw_with_coverage(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """:func:`draw`'s images (the same ones, from the same ``rng`` state) and each object's coverage
     (n, 64, 64) float32 in [0, 1]: the share of a pixel the object's outline covers, before the
     noise (the clutter lies below the object, so it never hides it)."""
-    canvas, background = _background(len(labels), rng)
-    _clutter(canvas, rng)
-    coverage = _objects(canvas, np.asarray(labels), _object_colours(background, rng), rng)
-    canvas += rng.normal(0, NOISE, canvas.shape).astype(np.float32)
-    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8), coverage
+    return _draw(np.asarray(labels), rng)[:2]
+
+
+def parts(
+    label: str, n: int, rng: np.random.Generator, centred: bool = False
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """``n`` images of one class with the pixel positions of its named parts (``PARTS[label]``).
+
+    Drawn as ``draw`` draws (same background, clutter, colours, noise), except that the whole object
+    lies inside the image (centres 1.0 radius from the border, not 0.8), so every part is in it; ``centred``
+    puts every object in the middle of the image (size and turn still vary), as the paper's frontal dog faces.
+    ``draw``'s images are untouched: this is a separate stream of images.
+
+    Returns:
+        images (n, 3, 64, 64) uint8 RGB; parts: name -> (n, 2) float32 (row, col) of the part's centre in
+        pixel-index units (pixel (i, j) is at (i, j)); masks (n, 64, 64) bool, where the object covers
+        at least half of a pixel.
+    """
+    if label not in PARTS:
+        raise ValueError(f"label must be one of {', '.join(PARTS)} (the classes with named parts), got {label!r}")
+    labels = np.full(n, list(OUTLINES).index(label), np.int64)
+    images, alpha, (centre, radius, turn) = _draw(labels, rng, margin=1.0, centred=centred)
+    cos, sin = np.cos(turn), np.sin(turn)
+    where = {}
+    for name, (u, v) in PARTS[label].items():
+        # The inverse of _coverages' turn: (dx, dy) = radius * (u cos - v sin, u sin + v cos), then
+        # from drawing coordinates (pixel centres at + 0.5) to pixel indices.
+        x = centre[:, 0] + radius * (u * cos - v * sin) - 0.5
+        y = centre[:, 1] + radius * (u * sin + v * cos) - 0.5
+        where[name] = np.stack([y, x], 1).astype(np.float32)
+    return images, where, alpha >= 0.5

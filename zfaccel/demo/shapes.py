@@ -15,15 +15,17 @@ visualisations show.
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from zfaccel.demo.drawing import OUTLINES, SIZE, draw, draw_with_coverage
+from zfaccel.demo.drawing import OUTLINES, PARTS, SIZE, draw, draw_with_coverage, parts
 
 CLASSES: tuple[str, ...] = tuple(OUTLINES)
 SPLITS = {"train": 0, "test": 1}
+PART_STREAM = 2  # part_images' seed sequences (seed, 2, class): no split's
 CHUNK = 500  # images drawn per call of draw(): about 50 MB of float32 work arrays
 # Per-channel mean and standard deviation of the pixels in [0, 1], measured on the first
 # 10,000 training images with measure_stats (seed 0); 2,000 test images agree within 0.007.
@@ -140,3 +142,33 @@ class ShapesDataset(Dataset):
 def demo_test_set(size: int = 2_000) -> ShapesDataset:
     """The held-out images ``zfaccel demo`` mines and shows: the first ``size`` of the test split, seed 0."""
     return ShapesDataset("test", size, 0)
+
+
+class PartImages(NamedTuple):
+    """Images of one class with the positions of its named parts (see ``part_images``)."""
+
+    images: torch.Tensor  # (size, 3, 64, 64) float32, normalised as the demo model expects
+    parts: dict[str, torch.Tensor]  # part name -> (size, 2) float32 (row, col) pixel centres
+    masks: torch.Tensor  # (size, 64, 64) bool, the pixels the object covers (at least half)
+
+
+def part_images(class_name: str, size: int, seed: int = 0, *, centred: bool = False) -> PartImages:
+    """``size`` images of ``class_name`` and where its named parts are: the data for the correspondence study.
+
+    Classes with parts: star (5 tips), square and frame (4 corners), cross (4 arm ends), diamond (4 points),
+    triangle (2 corners and the tip); the names are ``zfaccel.demo.drawing.PARTS[class_name]``. The images
+    come from their own seed sequence ``(seed, PART_STREAM, class)``, so they are none of the train or
+    test split's, which stay as they were; the whole object lies inside every image. ``centred`` puts it in
+    the middle of every image (its size, turn and colour still vary): parts then sit at about the same pixels
+    in every image, as the eyes of the paper's frontal dog faces do.
+    """
+    if class_name not in PARTS:
+        raise ValueError(f"class_name must be one of {', '.join(PARTS)} (the classes with named parts), "
+                         f"got {class_name!r}")  # fmt: skip
+    _check("test", size, seed)
+    if not isinstance(centred, bool):
+        raise TypeError(f"centred must be a bool, got {type(centred).__name__}")
+    rng = np.random.default_rng([seed, PART_STREAM, CLASSES.index(class_name)])
+    pixels, where, masks = parts(class_name, size, rng, centred)
+    positions = {name: torch.from_numpy(p) for name, p in where.items()}
+    return PartImages(normalize(torch.from_numpy(pixels)), positions, torch.from_numpy(masks))
