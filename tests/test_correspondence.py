@@ -193,7 +193,7 @@ def test_markdown_and_render(tmp_path):
         ({"parts": {"a": torch.tensor([[1, 1], [1, 1], [-1, 0]])}}, ValueError, r"parts\['a'\]\[2\].*outside"),
         ({"parts": {"random": torch.ones(3, 2)}}, ValueError, "other than 'random'"),
         ({"layers": ["conv9"]}, ValueError, "unknown layer 'conv9' in layers"),
-        ({"layers": []}, TypeError, "layers must be a non-empty list"),
+        ({"layers": []}, ValueError, "layers must be a non-empty list"),
         ({"layers": "conv1"}, TypeError, "layers must be a non-empty list"),
         ({"layers": ["conv1", 0]}, ValueError, "names a layer twice"),
         ({"window": 5}, ValueError, "window .* does not fit"),

@@ -42,5 +42,7 @@ def test_conv_only_model_and_errors():
         resolve_layers(shared, ["fc7"])
     with pytest.raises(ValueError, match="unknown layer 'penultimate'"):
         resolve_layers(shared, ["penultimate"])
-    with pytest.raises(TypeError, match="layers must be a non-empty list"):
+    with pytest.raises(ValueError, match="layers must be a non-empty list"):
         resolve_layers(shared, [])
+    with pytest.raises(TypeError, match="layers must be a non-empty list"):
+        resolve_layers(shared, "conv1")

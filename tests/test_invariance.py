@@ -15,20 +15,19 @@ from PIL import Image
 from torch import nn
 
 import zfaccel
+from zfaccel.analysis.feature_layers import fc_layers, resolve_layers
 from zfaccel.analysis.invariance import InvarianceResult, invariance
 from zfaccel.analysis.invariance_figure import render_invariance
-from zfaccel.analysis.layer_modules import head_layers, penultimate
 from zfaccel.analysis.transforms import default_amounts, transform_images
 from zfaccel.demo.shapes import demo_test_set
-from zfaccel.models.plain import split_model
 
 SIZE = 32
 
 
 def _toy(seed: int = 0) -> nn.Sequential:
-    """conv1 (1x1, so a pixel's features depend on that pixel only) -> global average -> fc2 -> fc3, float64.
+    """conv1 (1x1, so a pixel's features depend on that pixel only) -> global average -> fc7 -> fc8, float64.
 
-    fc2 sees only the average of conv1's map, so it is invariant to any transform that keeps the content
+    fc7 sees only the average of conv1's map, so it is invariant to any transform that keeps the content
     inside the frame; conv1's map moves with the content. Its ReLU is inplace, as ZFNet's are.
     """
     torch.manual_seed(seed)
@@ -139,11 +138,11 @@ def test_rotation_of_a_centred_blob_leaves_every_layer_almost_unchanged():
     model = _toy()
     centred, off = _blob(15.5, 15.5), _blob(10.0, 15.5)  # (15.5, 15.5) is the rotation centre of 32 px
     r = invariance(model, torch.stack([centred, off]), [0, 1], "rotate", amounts=torch.arange(0, 361, 30.0))
-    assert r.layers == ("conv1", "fc2")  # the defaults: the first convolution and the layer feeding the last Linear
+    assert r.layers == ("conv1", "fc7")  # the defaults: the first convolution and the layer feeding the last Linear
     # Measured: 0.0016 at most (interpolation error) for the centred blob, 0.08..0.18 for the off-centre one
     # (the background's constant ReLU(bias) makes up most of conv1's norm).
     assert _relative(r, "conv1")[0].max() < 0.005  # rotation-symmetric
-    assert _relative(r, "fc2").max() < 0.002  # the global average does not see where the blob is
+    assert _relative(r, "fc7").max() < 0.002  # the global average does not see where the blob is
     assert _relative(r, "conv1")[1, 1:-1].min() > 0.05  # the off-centre blob's map moves
     torch.testing.assert_close(r.prob, r.prob[:, :1].expand_as(r.prob), rtol=0, atol=1e-3)
 
@@ -234,8 +233,8 @@ def test_batched_distances_match_a_loop_of_single_images(small, shapes):
 def test_a_layer_before_an_inplace_relu_is_read_before_the_relu(gen):
     model = _toy()
     x = torch.randn(2, 3, SIZE, SIZE, generator=gen, dtype=torch.float64)
-    r = invariance(model, x, [0, 1], "rotate", [0.0, 30.0, 90.0], layers=[0, "fc3"], batch_size=2)
-    assert r.layers == ("features[0]", "fc3")
+    r = invariance(model, x, [0, 1], "rotate", [0.0, 30.0, 90.0], layers=[0, "fc8"], batch_size=2)
+    assert r.layers == ("features[0]", "fc8")
     moved = transform_images(x, "rotate", torch.tensor([30.0, 30.0]))
     with torch.no_grad():
         expected = torch.stack([torch.dist(model[0](moved[b : b + 1]), model[0](x[b : b + 1])) for b in range(2)])
@@ -260,12 +259,11 @@ def test_layer_names_of_the_head():
     for model, expected in ((zfaccel.models.zfnet(num_classes=10), {"fc6": 1, "fc7": 4, "fc8": 6}),
                             (zfaccel.models.alexnet(num_classes=10), {"fc6": 2, "fc7": 5, "fc8": 6}),
                             (zfaccel.models.small_zfnet(), {"fc6": 1, "fc7": 4, "fc8": 6})):  # fmt: skip
-        plain = split_model(model)
-        names = head_layers(model, plain)
+        names = fc_layers(model)
         assert {n: list(model.classifier).index(m) for n, m in names.items()} == expected
-        assert penultimate(model, plain) == "fc7"
+        assert resolve_layers(model, ["penultimate"])[0].name == "fc7"
     lone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4, 2))
-    assert penultimate(lone, split_model(lone)) == "pool1"
+    assert resolve_layers(lone, ["penultimate"])[0].name == "pool1"
 
 
 def test_zfnet_at_224_pixels(gen):

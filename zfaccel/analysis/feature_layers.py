@@ -80,8 +80,10 @@ def resolve_layers(model: nn.Module, layers: Sequence[str | int], argument: str 
 
     TypeError/ValueError naming ``argument`` for an empty or repeated list, or a layer the model lacks.
     """
-    if isinstance(layers, str | int) or not isinstance(layers, Sequence) or len(layers) == 0:
+    if isinstance(layers, str | int) or not isinstance(layers, Sequence):
         raise TypeError(f"{argument} must be a non-empty list of layer names or indices, got {layers!r}")
+    if len(layers) == 0:
+        raise ValueError(f"{argument} must be a non-empty list of layer names or indices, got {layers!r}")
     plain = split_model(model)
     named = _named(model, plain)
     out: list[FeatureLayer] = []

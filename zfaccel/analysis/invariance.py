@@ -20,8 +20,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from zfaccel.analysis.feature_layers import resolve_layers
 from zfaccel.analysis.invariance_figure import render_invariance
-from zfaccel.analysis.layer_modules import layer_module, penultimate
 from zfaccel.analysis.transforms import (
     check_amounts,
     check_padding,
@@ -98,19 +98,13 @@ def _check_labels(labels: object, b: int) -> torch.Tensor:
 
 
 def _resolve_layers(model: nn.Module, plain: PlainCNN, layers: object) -> dict[str, nn.Module]:
-    """Layer name -> the module to hook, first occurrence kept; the default is the paper's layers 1 and 7."""
+    """Layer name -> the module to hook; the default is the paper's layers 1 and 7 (the first convolution and
+    the layer feeding the last Linear)."""
     if layers is None:
-        first = "conv1" if "conv1" in plain.names else plain.name_of(0)
-        layers = (first, penultimate(model, plain))
+        layers = ("conv1" if "conv1" in plain.names else plain.name_of(0), "penultimate")
     elif isinstance(layers, str | int) and not isinstance(layers, bool):
         layers = (layers,)
-    if not isinstance(layers, Sequence) or isinstance(layers, str) or len(layers) == 0:
-        raise ValueError(f"layers must be a non-empty list of layer names or indices, got {layers!r}")
-    resolved: dict[str, nn.Module] = {}
-    for layer in layers:
-        name, module = layer_module(model, plain, layer, "layers")
-        resolved.setdefault(name, module)
-    return resolved
+    return {f.name: f.module for f in resolve_layers(model, layers, "layers")}
 
 
 class _Recorder:
@@ -191,7 +185,7 @@ def invariance(
             27 % of the height in 13 whole-pixel steps: -60..60 by 10 at 224 px; scales 1..1.8 by 0.1;
             rotations 0..360 by 15 degrees). See zfaccel.analysis.transforms.
         layers: layer names or indices into model.features ("conv1".."conv5", "pool5", "fc6", "fc7", ...;
-            see zfaccel.analysis.layer_modules); default the first convolution and the layer feeding the
+            see zfaccel.analysis.feature_layers); default the first convolution and the layer feeding the
             last Linear: ("conv1", "fc7") on ZFNet and the demo model, the paper's layers 1 and 7.
         batch_size: transformed images per forward pass.
         padding: what fills the area a transform uncovers: "zeros" (the dataset's mean colour, default),
