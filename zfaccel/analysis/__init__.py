@@ -1,6 +1,26 @@
-"""The paper's analyses: the deconvnet projection, occlusion sensitivity (more to come)."""
+"""The paper's analyses: the deconvnet projection, occlusion sensitivity, invariance (Fig. 5), filter
+diagnostics (Fig. 6), correspondence (Table 1) and how much of a projection lies on its object."""
 
+from zfaccel.analysis.correspondence import correspondence
+from zfaccel.analysis.correspondence_result import CorrespondenceResult
 from zfaccel.analysis.deconvnet import DeconvNet
+from zfaccel.analysis.filters import FilterReport, filters
+from zfaccel.analysis.invariance import InvarianceResult, invariance
+from zfaccel.analysis.invariance_figure import render_invariance
 from zfaccel.analysis.occlusion import Occlusion, OcclusionResult
+from zfaccel.analysis.projection_quality import ProjectionQuality, projection_on_object
 
-__all__ = ["DeconvNet", "Occlusion", "OcclusionResult"]
+__all__ = [
+    "CorrespondenceResult",
+    "DeconvNet",
+    "FilterReport",
+    "InvarianceResult",
+    "Occlusion",
+    "OcclusionResult",
+    "ProjectionQuality",
+    "correspondence",
+    "filters",
+    "invariance",
+    "projection_on_object",
+    "render_invariance",
+]
