@@ -314,7 +314,7 @@ class _Panels:
         out, missing = [], []
         for e in entries:
             if e.index not in self.drawn:
-                self.drawn[e.index] = self._draw(e.index)
+                self.drawn[e.index] = self._draw(e)
             done = self.drawn[e.index]
             if isinstance(done, Path):
                 out.append((done, _caption(e, self.names, flips)))
@@ -326,14 +326,16 @@ class _Panels:
                     f"{html.escape(missing[0])}</p>")  # fmt: skip
         return out, note
 
-    def _draw(self, i: int) -> Path | str:
+    def _draw(self, e: ImageStats) -> Path | str:
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            result = self.store.result(i)
+            result = self.store.result(e.index)
         except (OSError, ValueError) as err:
             return str(err)
-        return result.render_panel(self.folder / f"image_{i}.png", 0, class_names=self.names,
-                                   preprocessing=self.store.preprocessing())  # fmt: skip
+        path = self.folder / f"image_{e.index}.png"
+        result.render_panel(path, 0, class_names=self.names, preprocessing=self.store.preprocessing(),
+                            name=f"{e.path} (image {e.index})")  # fmt: skip
+        return path
 
 
 def _output_folder(out: str | os.PathLike) -> Path:
