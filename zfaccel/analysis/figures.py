@@ -146,7 +146,7 @@ def render_projection_rows(
     widest = max(min(len(proj), columns) for _, proj in rows) if rows else 0
     width = max((widest + 1) * step + PAD, max((text_px(label, FONT) + step for label, _ in rows), default=0))
     canvas = torch.full((len(lines) * (band + step) + PAD, width, 3), 255, dtype=torch.uint8)
-    picture = torch.from_numpy(grid(resize(image[None].float().clamp(0, 1), tile), 1))
+    picture = torch.from_numpy(grid(resize(image[None].detach().cpu().float().clamp(0, 1), tile), 1))
     labels, boxes = [], []
     scale_y, scale_x = tile / h, tile / w  # the image is shown tile x tile
     for i, (r, k) in enumerate(lines):

