@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from figure_checks import all_text, assert_png, assert_readable
 from torch.utils.data import TensorDataset
 
 from zfaccel.analysis.evolution import FeatureEvolution, render_evolution
@@ -30,9 +30,16 @@ def test_records_each_epoch_and_renders(tmp_path):
     channels = recorder.chosen["conv4"]
     top = top_activations(model, probe, "conv4", k=1, channels=channels, show_progress=False)
     assert summary["top_activation"]["conv4"] == pytest.approx(top.values[:, 0].tolist(), abs=1e-4)
-    png = render_evolution(record, tmp_path / "fig4.png", tile=24)
-    with Image.open(png) as img:
-        assert img.size[1] > 4 * 24
+    fig = render_evolution(record, tmp_path / "fig4.png", tile=24)
+    assert_readable(fig)
+    _, height = assert_png(tmp_path / "fig4.png", (100, 4 * 24))
+    text = all_text(fig)
+    assert all(f"{name} map {c}" in text for name in ("conv1", "conv4") for c in recorder.chosen[name])
+    assert "epoch:" in text and all(f"\n{e}\n" in f"\n{text}\n" for e in range(3))  # a column per epoch
+    canvas = np.asarray(fig.axes[0].images[0].get_array())
+    assert canvas.shape[0] < height and canvas.shape[1] > 3 * 24  # 4 rows of 24 px tiles, 3 columns
+    with pytest.raises(ValueError, match="tile must be a positive int"):
+        render_evolution(record, tile=0)
 
 
 def test_bad_channel_count(tmp_path):

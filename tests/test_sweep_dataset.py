@@ -103,9 +103,9 @@ def test_result_draws_a_panel(swept, tmp_path):
     res = swept.result(1)
     assert res.prob.shape == (1, 3, 3) and res.images.shape == (1, 3, 64, 64)
     assert res.true_label.tolist() == [CLASSES.index("circle")]
-    png = res.render_panel(tmp_path / "p.png", 0, class_names=swept.attrs["class_names"],
+    fig = res.render_panel(tmp_path / "p.png", 0, class_names=swept.attrs["class_names"],
                            preprocessing=swept.preprocessing())  # fmt: skip
-    assert Image.open(png).size[0] > 400
+    assert Image.open(tmp_path / "p.png").size[0] > 400 and fig.get_figwidth() * fig.dpi > 400
     assert "images=16" in repr(swept) and "done=14" in repr(swept) and "failed=2" in repr(swept)
     again = zfaccel.open_sweep(swept.location)
     np.testing.assert_array_equal(again.prob[:], swept.prob[:])

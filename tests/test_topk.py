@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from figure_checks import all_text, assert_png, assert_readable
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from zfaccel.analysis import DeconvNet
+from zfaccel.analysis.figures import BLOCK_GAP, top_tiles
+from zfaccel.analysis.mosaic import GAP, resize
+from zfaccel.analysis.plotting import FONT, line_px
 from zfaccel.analysis.topk import top_activations
 from zfaccel.models import small_zfnet
 from zfaccel.models.preprocessing import Preprocessing
@@ -191,9 +196,21 @@ def test_folder_of_images_and_figure(model, tmp_path):
     top = top_activations(model, folder, "conv4", k=4, preprocessing=prep, show_progress=False)
     assert top.images_seen == 6 and top.projections.shape[:2] == (96, 4)
     assert repr(top) == "TopActivations(layer='conv4', channels=96, k=4, images_seen=6, projected=True, failures=0)"
-    png = top.render(tmp_path / "fig" / "conv4.png", max_channels=9, tile=32)
-    with Image.open(png) as img:
-        assert img.size[0] > 300 and img.size[1] > 150
+    fig = top.render(tmp_path / "fig" / "conv4.png", max_channels=9, tile=32)
+    assert_readable(fig)
+    assert_png(tmp_path / "fig" / "conv4.png", (300, 150))
+    text = all_text(fig)
+    assert "conv4: the 4 strongest activations of each feature map over 6 images (the first 9 of 96 shown)" in \
+        " ".join(text.split())  # wrapped to the figure's width  # fmt: skip
+    assert all(f"map {c}" in text.split("\n") for c in range(9)) and "map 9" not in text.split("\n")
+    # Map 0's block: its 2 x 2 projections, then its patches, under the label; each projection stretched to [0, 1].
+    live = [r for r in range(9) if float(top.projections[r].abs().max()) > 0]
+    assert live and all(float(p.min()) == 0 and float(p.max()) == 1 for r in live for p in top_tiles(top, r)[0])
+    proj, patches = top_tiles(top, 0)
+    canvas = np.asarray(fig.axes[0].images[0].get_array())[..., :3]
+    x, y = BLOCK_GAP + 2 * (32 + GAP) - GAP + BLOCK_GAP // 2, BLOCK_GAP + line_px(FONT)
+    expected = (resize(patches[:1], 32)[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    assert (canvas[y : y + 32, x : x + 32] == expected).all()
 
 
 PREP = Preprocessing(64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))

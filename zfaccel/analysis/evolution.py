@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
-from zfaccel.analysis.figures import grid, normalize_projection, resize, save_png
+from zfaccel.analysis.mosaic import GAP, grid, normalize_projection, resize, stretch
+from zfaccel.analysis.plotting import FONT, PAD, Label, line_px, mosaic_figure, save, text_px
 from zfaccel.analysis.topk import top_activations
 from zfaccel.atomic import replace_atomically
 from zfaccel.models.plain import split_model
@@ -96,8 +98,12 @@ class FeatureEvolution:
         replace_atomically(self.path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
-def render_evolution(record: str | os.PathLike, path: str | os.PathLike, *, tile: int = 48) -> Path:
-    """Fig. 4 from a FeatureEvolution .npz: a row per followed feature map, a column per epoch."""
+def render_evolution(record: str | os.PathLike, path: str | os.PathLike | None = None, *, tile: int = 48) -> Figure:
+    """Fig. 4 from a FeatureEvolution .npz: a row per followed feature map, a column per epoch, each
+    picture stretched to its own range and ``tile`` pixels square. Returns the Figure (matplotlib);
+    writes it as a PNG to ``path`` when given."""
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
+        raise ValueError(f"tile must be a positive int, got {tile!r}")
     with np.load(record) as data:
         epochs = data["epochs"].tolist()
         layers = sorted({k.split("/")[0] for k in data.files if "/" in k}, key=lambda n: (len(n), n))
@@ -105,14 +111,22 @@ def render_evolution(record: str | os.PathLike, path: str | os.PathLike, *, tile
         for name in layers:
             pictures = torch.from_numpy(data[f"{name}/pictures"]).float() / 255  # (E, C, 3, h, w)
             for c, channel in enumerate(data[f"{name}/channels"].tolist()):
-                rows.append((f"{name} ch {channel}", resize(pictures[:, c], tile)))
+                rows.append((f"{name} map {channel}", resize(stretch(pictures[:, c]), tile)))
+    if not rows or not epochs:
+        raise ValueError(f"{str(record)!r} holds no recorded epoch")
     strips = [grid(tiles, len(epochs)) for _, tiles in rows]
-    label_w = 90
-    height = len(strips) * (tile + 4) + 20
-    canvas = np.full((height, label_w + strips[0].shape[1] + 8, 3), 255, np.uint8)
-    labels = [(label_w + e * (tile + 2), 4, f"ep {epoch}") for e, epoch in enumerate(epochs)]
+    label_w = max(text_px(label, FONT) for label, _ in rows) + 2 * PAD
+    band = line_px(FONT) + PAD
+    canvas = np.full((band + len(strips) * (tile + 2 * GAP) + PAD, label_w + strips[0].shape[1] + PAD, 3), 255,
+                     np.uint8)  # fmt: skip
+    labels = [Label(PAD, band - PAD, "epoch:", va="bottom")]
+    labels += [Label(label_w + e * (tile + GAP) + tile / 2, band - PAD, str(epoch), ha="center", va="bottom")
+               for e, epoch in enumerate(epochs)]  # fmt: skip
     for i, ((label, _), strip) in enumerate(zip(rows, strips, strict=True)):
-        y = 20 + i * (tile + 4)
+        y = band + i * (tile + 2 * GAP)
         canvas[y : y + tile, label_w : label_w + strip.shape[1]] = strip
-        labels.append((4, y + tile // 2 - 6, label))
-    return save_png(canvas, labels, path)
+        labels.append(Label(PAD, y + tile / 2, label, va="center"))
+    title = ("Feature evolution during training (Fig. 4): each map's strongest activation over the probe set, "
+             "projected with the weights after each epoch")  # fmt: skip
+    fig, _ = mosaic_figure(canvas, labels, title)
+    return save(fig, path)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -28,6 +29,9 @@ from zfaccel.analysis.topk_checkpoint import STATE, load_checkpoint, run_setting
 from zfaccel.analysis.topk_data import Failure, as_dataset, batches, load
 from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
 from zfaccel.ops import spatial_argmax
+
+if TYPE_CHECKING:  # for the annotations only
+    from matplotlib.figure import Figure
 
 CHECKPOINT_SECONDS = 30.0  # how often a long mining run saves its table
 
@@ -89,8 +93,9 @@ class TopActivations:
         """What a checkpoint keeps (tensors and plain values only: loads with weights_only=True)."""
         return {key: getattr(self, key) for key in STATE}
 
-    def render(self, path: str | os.PathLike, **kwargs) -> Path:
-        """The paper's Fig. 2 for this layer as a PNG (see zfaccel.analysis.figures.render_top_activations)."""
+    def render(self, path: str | os.PathLike | None = None, **kwargs) -> Figure:
+        """The paper's Fig. 2 for this layer as a matplotlib Figure, written as a PNG to ``path`` when given
+        (see zfaccel.analysis.figures.render_top_activations; matplotlib loads here, not with zfaccel)."""
         from zfaccel.analysis.figures import render_top_activations
 
         return render_top_activations(self, path, **kwargs)

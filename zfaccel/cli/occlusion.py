@@ -77,13 +77,12 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     stem = args.image.stem
     kw = dict(class_names=names, preprocessing=prep)
-    written = [
-        result.render_feature(out / f"{stem}_feature.png", **kw),
-        result.render_prob(out / f"{stem}_prob.png", **kw),
-        result.render_label(out / f"{stem}_label.png", **kw),
-        result.render_panel(out / f"{stem}_panel.png", **kw),
-        result.save_npz(out / f"{stem}_occlusion.npz"),
-    ]
+    written = [out / f"{stem}_{name}.png" for name in ("feature", "prob", "label", "panel")]
+    result.render_feature(written[0], **kw)
+    result.render_prob(written[1], **kw)
+    result.render_label(written[2], **kw)
+    result.render_panel(written[3], **kw, model=_deconvnet(model, args.backend))
+    written.append(result.save_npz(out / f"{stem}_occlusion.npz"))
     n_h, n_w = result.grid_shape
     print(f"wrote {', '.join(str(p) for p in written)}")
     print(f"{verdict(result, 0, names)}; target {class_name(int(result.target[0]), names)}: "
@@ -91,6 +90,17 @@ def run(args: argparse.Namespace) -> int:
           f"{n_h}x{n_w} occluder positions, window {result.window[0]}x{result.window[1]}, "
           f"stride {result.stride[0]}x{result.stride[1]}")  # fmt: skip
     return 0
+
+
+def _deconvnet(model, backend: str):
+    """A DeconvNet of ``model`` for the panel's (c), the feature map projected; None (no (c)) for a model the
+    deconvnet cannot run (not a plain CNN), whose maps the full re-inference engine still computes."""
+    from zfaccel.analysis import DeconvNet
+
+    try:
+        return DeconvNet(model, backend=backend)
+    except (TypeError, ValueError):
+        return None
 
 
 def _classes(model, image) -> int:

@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     layer = layer_argument(args.layer)
     top = top_activations(model, args.data, layer, k=args.k, channels=args.channels, batch_size=args.batch_size,
                           checkpoint=args.checkpoint, strict=args.strict, backend=args.backend)  # fmt: skip
-    png = top.render(out / f"{top.layer}.png", max_channels=args.max_channels)
+    png = out / f"{top.layer}.png"
+    top.render(png, max_channels=args.max_channels)
     table = out / f"{top.layer}.pt"
     files = ImageFolder(args.data, preprocessing_for(model)).files  # image_index counts into this list
     torch.save({**top.state(), "files": [str(f) for f in files]}, table)

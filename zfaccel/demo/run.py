@@ -11,7 +11,8 @@ What it writes (and why each is cheap enough):
   from the record ``zfaccel train`` shipped beside the weights.
 - ``occlusion/<n>_<class>.png``: occlusion sensitivity of a few test images (Fig. 7): the
   strongest conv5 map's activation, the true class's probability and the predicted label
-  with a grey square at each position (16 px square, stride 4 at 64 px: 13 x 13 positions).
+  with a grey square at each position (16 px square, stride 4 at 64 px: 13 x 13 positions),
+  and that map projected into the image beside its top 9 (the conv5 table mined above).
 - ``index.html``: every picture on one page, each with a caption.
 
 The example images are the first correctly classified image of each of a few classes spread over
@@ -172,17 +173,21 @@ def run_demo(
             path = folder / "projections" / f"{i}_{names[i]}.png"
             pred = int(probs[i].argmax())
             title = verdict(labels[i], pred, float(probs[i, pred]), class_names)
-            result.projections.append(
-                render_projection_rows(prep.denormalize(examples[i]), rows, path, title=title, columns=PROJECTED_MAPS)
-            )
-            result.captions[path] = f"Example {i}: {title}; the {PROJECTED_MAPS} strongest maps of conv1 to conv5"
+            render_projection_rows(prep.denormalize(examples[i]), rows, path, title=f"Example {i}: {title}",
+                                   columns=PROJECTED_MAPS)  # fmt: skip
+            result.projections.append(path)
+            result.captions[path] = (f"Example {i}: {title}; the {PROJECTED_MAPS} strongest maps of conv1 to conv5, "
+                                     "each cut to its receptive field (the box of the same colour)")  # fmt: skip
 
+        tops = {}  # layer -> its top-9 table: panel (c) of the occlusion figures shows the feature layer's
         for layer in tqdm(layers, desc="top-9 per layer", unit="layer", disable=not show_progress):
-            top = top_activations(model, data, layer, k=9, batch_size=250, show_progress=False)
-            result.top9.append(top.render(folder / "top9" / f"{layer}.png"))
+            tops[layer] = top_activations(model, data, layer, k=9, batch_size=250, show_progress=False)
+            result.top9.append(folder / "top9" / f"{layer}.png")
+            tops[layer].render(result.top9[-1])
 
     if evolution_record is not None:
-        result.evolution = render_evolution(evolution_record, folder / "evolution.png")
+        result.evolution = folder / "evolution.png"
+        render_evolution(evolution_record, result.evolution)
 
     if occluded:
         from zfaccel.analysis import Occlusion
@@ -193,7 +198,9 @@ def run_demo(
         res = occ.sweep(examples[:occluded], labels=labels[:occluded], show_progress=show_progress)
         for i in range(occluded):
             path = folder / "occlusion" / f"{i}_{names[i]}.png"
-            result.occlusion.append(res.render_panel(path, i, class_names=class_names, preprocessing=prep))
+            res.render_panel(path, i, class_names=class_names, preprocessing=prep, name=f"Example {i}", model=dn,
+                             top=tops.get(res.feature_layer))  # fmt: skip
+            result.occlusion.append(path)
             result.captions[path] = f"Example {i}: {occlusion_verdict(res, i, class_names)}"
 
     result.seconds = time.perf_counter() - start
@@ -231,7 +238,9 @@ def _write_index(result: DemoOutputs, layers_seen: int) -> Path:
             "Occlusion sensitivity (paper Fig. 7)",
             "A grey square slides over the image; each cell of a map tells what happened with the square centred "
             "there: (b) the total activation of the conv5 map strongest on the clean image, (d) the probability "
-            "of the true class, (e) the most probable class.",
+            "of the true class, (e) the most probable class. (c) shows that map's strongest activation on the "
+            "clean image projected into it (black square: its receptive field), beside the map's 9 strongest "
+            "activations over the test set, projected.",
             [(p, result.captions.get(p, "")) for p in result.occlusion],
         ),
     ]

@@ -274,5 +274,5 @@ def _run(out: Path, config: TrainConfig, state: dict | None, progress: bool, on_
         if on_epoch is not None:
             on_epoch(epoch, entry)
     weights = save_atomic({k: v.detach().clone() for k, v in model.state_dict().items()}, out / WEIGHTS)
-    figure = render_evolution(out / EVOLUTION, out / FIGURE)
-    return TrainResult(weights, out / LOG, out / EVOLUTION, figure, log)
+    render_evolution(out / EVOLUTION, out / FIGURE)
+    return TrainResult(weights, out / LOG, out / EVOLUTION, out / FIGURE, log)

@@ -5,7 +5,7 @@ whose size does not grow with the store: the counts, the first failures, histogr
 fixed bins in [0, 1], per-class sums of the drop maps, and bounded heaps of the images most
 sensitive to occlusion, of those whose label the occluder flips most often, and of a seeded
 random sample of done images (the ``top`` smallest of a random key drawn for every image).
-``sweep_report`` draws them (matplotlib, Agg, imported only here) and the paper's Fig. 7
+``sweep_report`` draws them (matplotlib via zfaccel.analysis.plotting, imported only to draw) and the paper's Fig. 7
 panels of the chosen images, and writes ``index.html`` with ``zfaccel.pages``.
 
 An image's *drop map* is ``clean_prob - prob`` over the occluder grid: how much the target's
@@ -33,7 +33,6 @@ from zfaccel.pages import Section, write_page
 BINS = 50  # histogram bins over [0, 1]
 FAILURES_LISTED = 20
 MAX_CLASS_MAPS = 40  # mean maps drawn: the classes with the most done images
-FONT = 10  # points; tick labels and the small maps' titles use 9
 
 
 @dataclass(frozen=True)
@@ -218,37 +217,22 @@ def _add_chunk(store: SweepStore, s: SweepSummary, lo: int, hi: int, rows: np.nd
 # Drawing -------------------------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float):
-    """A matplotlib Figure on the Agg canvas (no pyplot, no display, no global backend switch)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _style():
-    import matplotlib
-
-    return matplotlib.rc_context({"font.size": FONT, "axes.titlesize": FONT + 1, "axes.labelsize": FONT,
-                                  "xtick.labelsize": FONT - 1, "ytick.labelsize": FONT - 1})  # fmt: skip
-
-
 def _histogram(path: Path, edges: np.ndarray, counts: np.ndarray, title: str, xlabel: str) -> Path:
     from matplotlib.ticker import MaxNLocator
 
-    with _style():
-        fig = _figure(6.4, 3.6)
-        ax = fig.add_subplot()
-        ax.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.85)
-        ax.set_xlim(0, 1)
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("images")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(axis="y", alpha=0.3)
-        fig.savefig(path)
+    from zfaccel.analysis.plotting import FONT, SMALL, TITLE, new_figure, save
+
+    fig = new_figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    ax.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.85)
+    ax.set_xlim(0, 1)
+    ax.set_title(title, fontsize=TITLE)
+    ax.set_xlabel(xlabel, fontsize=FONT)
+    ax.set_ylabel("images", fontsize=FONT)
+    ax.tick_params(labelsize=SMALL)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path)
     return path
 
 
@@ -260,6 +244,8 @@ def _shown_classes(s: SweepSummary) -> list[int]:
 
 def _class_maps(path: Path, s: SweepSummary) -> Path:
     """The mean drop map of each shown class, one small heat map each, with one shared colour bar."""
+    from zfaccel.analysis.plotting import FONT, SMALL, TITLE, new_figure, save, wrap
+
     classes = _shown_classes(s)
     maps = [s.mean_map(c) for c in classes]
     vmax = max(float(np.abs(m).max()) for m in maps) or 1e-6
@@ -267,19 +253,21 @@ def _class_maps(path: Path, s: SweepSummary) -> Path:
     rows = math.ceil(len(classes) / cols)
     n_h, n_w = np.asarray(maps[0]).shape
     cell = 1.9
-    with _style():
-        fig = _figure(cols * cell + 1.3, rows * cell * max(0.5, min(2.0, n_h / n_w)) + rows * 0.45 + 0.7)
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for ax in axes.flat:
-            ax.set_axis_off()
-        for ax, c, m in zip(axes.flat, classes, maps, strict=False):
-            image = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
-            n = s.class_counts[c]
-            ax.set_title(f"{class_name(c, s.class_names, 18)}\n{n} image{'s' * (n != 1)}", fontsize=FONT - 1)
-        bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=min(1.0, 0.4 + 0.2 * rows))
-        bar.set_label("mean drop of p(target): clean - occluded")
-        fig.suptitle("Mean sensitivity map per class (red: occluding there lowers the probability)")
-        fig.savefig(path)
+    width = cols * cell + 1.3
+    fig = new_figure(width, rows * cell * max(0.5, min(2.0, n_h / n_w)) + rows * 0.45 + 0.7)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, c, m in zip(axes.flat, classes, maps, strict=False):
+        image = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
+        n = s.class_counts[c]
+        ax.set_title(f"{class_name(c, s.class_names, 18)}\n{n} image{'s' * (n != 1)}", fontsize=SMALL)
+    bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=min(1.0, 0.4 + 0.2 * rows))
+    bar.set_label("mean drop of p(target): clean - occluded", fontsize=FONT)
+    bar.ax.tick_params(labelsize=SMALL)
+    fig.suptitle(wrap("Mean sensitivity map per class (red: occluding there lowers the probability)", width * 90,
+                      TITLE), fontsize=TITLE)  # fmt: skip
+    save(fig, path)
     return path
 
 
@@ -314,7 +302,7 @@ class _Panels:
         out, missing = [], []
         for e in entries:
             if e.index not in self.drawn:
-                self.drawn[e.index] = self._draw(e.index)
+                self.drawn[e.index] = self._draw(e)
             done = self.drawn[e.index]
             if isinstance(done, Path):
                 out.append((done, _caption(e, self.names, flips)))
@@ -326,14 +314,16 @@ class _Panels:
                     f"{html.escape(missing[0])}</p>")  # fmt: skip
         return out, note
 
-    def _draw(self, i: int) -> Path | str:
+    def _draw(self, e: ImageStats) -> Path | str:
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
-            result = self.store.result(i)
+            result = self.store.result(e.index)
         except (OSError, ValueError) as err:
             return str(err)
-        return result.render_panel(self.folder / f"image_{i}.png", 0, class_names=self.names,
-                                   preprocessing=self.store.preprocessing())  # fmt: skip
+        path = self.folder / f"image_{e.index}.png"
+        result.render_panel(path, 0, class_names=self.names, preprocessing=self.store.preprocessing(),
+                            name=f"{e.path} (image {e.index})")  # fmt: skip
+        return path
 
 
 def _output_folder(out: str | os.PathLike) -> Path:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
-from zfaccel.analysis.occlusion import figures
+from zfaccel.atomic import replace_atomically
+
+if TYPE_CHECKING:  # for the annotations only: matplotlib loads when a figure is drawn
+    from matplotlib.figure import Figure
 
 
 @dataclass(repr=False)
@@ -67,28 +72,47 @@ class OcclusionResult:
         """(nH, nW): occluder positions down and across."""
         return int(self.prob.shape[1]), int(self.prob.shape[2])
 
-    # Pictures and files (zfaccel.analysis.occlusion.figures): keyword arguments class_names,
-    # preprocessing (undoes the normalisation; default min-max per image), size (panel pixels).
+    # Pictures (zfaccel.analysis.occlusion.figures, imported on first use: importing zfaccel loads no
+    # matplotlib): keyword arguments class_names, preprocessing (undoes the normalisation; default min-max
+    # per image), size (panel pixels); each returns a matplotlib Figure and writes a PNG when given a path.
 
-    def render_feature(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
-        """Fig. 7b of image ``index`` as a PNG: the feature map's total activation over the image."""
+    def render_feature(self, path: str | os.PathLike | None = None, index: int = 0, **kwargs) -> Figure:
+        """Fig. 7b of image ``index``: the feature map's total activation over the image."""
+        from zfaccel.analysis.occlusion import figures
+
         return figures.render_feature(self, path, index, **kwargs)
 
-    def render_prob(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
-        """Fig. 7d of image ``index`` as a PNG: the target's probability over the image."""
+    def render_prob(self, path: str | os.PathLike | None = None, index: int = 0, **kwargs) -> Figure:
+        """Fig. 7d of image ``index``: the target's probability over the image."""
+        from zfaccel.analysis.occlusion import figures
+
         return figures.render_prob(self, path, index, **kwargs)
 
-    def render_label(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
-        """Fig. 7e of image ``index`` as a PNG: the most probable class per position, with a legend."""
+    def render_label(self, path: str | os.PathLike | None = None, index: int = 0, **kwargs) -> Figure:
+        """Fig. 7e of image ``index``: the most probable class per position, with a legend."""
+        from zfaccel.analysis.occlusion import figures
+
         return figures.render_label(self, path, index, **kwargs)
 
-    def render_panel(self, path: str | os.PathLike, index: int = 0, **kwargs) -> Path:
-        """The image and Fig. 7b, d, e of image ``index`` side by side in one PNG."""
+    def render_panel(self, path: str | os.PathLike | None = None, index: int = 0, **kwargs) -> Figure:
+        """Fig. 7 of image ``index`` in one figure: the image, (b), (d), (e), and (c) when given ``model=``
+        (and ``top=``, a TopActivations of the feature layer); see figures.render_panel."""
+        from zfaccel.analysis.occlusion import figures
+
         return figures.render_panel(self, path, index, **kwargs)
 
     def save_npz(self, path: str | os.PathLike) -> Path:
-        """All arrays (numpy) plus window, stride and feature_layer in one .npz, written atomically."""
-        return figures.save_npz(self, path)
+        """Every array (numpy, same names) plus window, stride and feature_layer, in one .npz written to a
+        temporary file first and renamed, so that an interrupted run leaves no half file."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            raise ValueError(f"{str(path)!r} must end with .npz")
+        names = ("images", "prob", "label", "feature", "feature_channel", "target", "clean_prob", "clean_label",
+                 "clean_feature", "true_label", "clean_label_prob")  # fmt: skip
+        arrays = {n: getattr(self, n).detach().cpu().numpy() for n in names if getattr(self, n) is not None}
+        arrays.update(window=np.array(self.window), stride=np.array(self.stride),
+                      feature_layer=np.array(str(self.feature_layer)))  # fmt: skip
+        return replace_atomically(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def _short(values: torch.Tensor, shown: int = 4) -> str:
