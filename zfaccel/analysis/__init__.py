@@ -6,9 +6,18 @@ from zfaccel.analysis.correspondence_result import CorrespondenceResult
 from zfaccel.analysis.deconvnet import DeconvNet
 from zfaccel.analysis.filters import FilterReport, filters
 from zfaccel.analysis.invariance import InvarianceResult, invariance
-from zfaccel.analysis.invariance_figure import render_invariance
 from zfaccel.analysis.occlusion import Occlusion, OcclusionResult
 from zfaccel.analysis.projection_quality import ProjectionQuality, projection_on_object
+
+
+def __getattr__(name: str):
+    # render_invariance draws with matplotlib, which loads only to draw
+    if name == "render_invariance":
+        from zfaccel.analysis.invariance_figure import render_invariance
+
+        return render_invariance
+    raise AttributeError(f"module 'zfaccel.analysis' has no attribute {name!r}")
+
 
 __all__ = [
     "CorrespondenceResult",

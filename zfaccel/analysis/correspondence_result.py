@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib loads only to draw (import zfaccel stays light)
+    from matplotlib.figure import Figure
 
 RANDOM = "random"  # the control's entry, so no part may have this name
 
@@ -149,8 +151,9 @@ class CorrespondenceResult:
         head_h = 0.18 * max(h.count("\n") + 1 for h in header) + 0.1
         table_h = head_h + 0.32 * len(body)
         fig_h = table_h + 0.75
-        fig = Figure(figsize=(max(7.0, 1.5 * len(header)), fig_h))
-        FigureCanvasAgg(fig)
+        from zfaccel.analysis.plotting import new_figure, save
+
+        fig = new_figure(max(7.0, 1.5 * len(header)), fig_h, layout=None)
         ax = fig.add_axes((0.01, 0.05 / fig_h, 0.98, table_h / fig_h))
         ax.set_axis_off()
         fig.suptitle(
@@ -166,9 +169,7 @@ class CorrespondenceResult:
             cell.set_height((head_h if row == 0 else 0.32) / table_h)
             if row == 0:
                 cell.set_text_props(fontweight="bold")
-        if path is not None:
-            fig.savefig(path, dpi=100)
-        return fig
+        return save(fig, path)
 
 
 def _row(cells) -> str:

@@ -38,9 +38,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -48,6 +48,9 @@ from zfaccel.analysis.deconvnet import DeconvNet
 from zfaccel.analysis.topk_data import batches
 from zfaccel.models.folding import batch_norm_after, folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
+
+if TYPE_CHECKING:  # matplotlib loads only to draw (import zfaccel stays light)
+    from matplotlib.figure import Figure
 
 TOP = 4  # coefficients counted: two conjugate pairs, two spatial frequencies
 THRESHOLD = 0.6  # between white noise at 5x5 (0.43) and a Gabor (0.86)

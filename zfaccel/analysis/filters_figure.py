@@ -8,9 +8,10 @@ import os
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from zfaccel.analysis.plotting import new_figure, save
 
 # Frame colours: the flags read at a glance on the grid.
 PLAIN = (0.82, 0.82, 0.82)
@@ -67,8 +68,7 @@ def render_filters(report, path: str | os.PathLike | None = None, *, columns: in
     frames = np.array([BOTH if d and u else DEAD if d else UNSTRUCTURED if u else PLAIN
                        for d, u in zip(dead, unstructured, strict=True)], np.float32)  # fmt: skip
 
-    fig = Figure(figsize=(12, 6), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(12, 6)
     grid_ax, hist_ax = fig.subplots(1, 2, width_ratios=[1.35, 1])
     scale = max(1, round(TAP / max(report.weights.shape[-2:])))
     grid_ax.imshow(mosaic(tiles, frames, columns, scale), interpolation="nearest")
@@ -101,6 +101,4 @@ def render_filters(report, path: str | os.PathLike | None = None, *, columns: in
     folded = ", BatchNorm folded in" if report.folded else ""
     fig.suptitle(f"{report.layer}{folded}: {n_dead}, {int(unstructured.sum())} unstructured of {f} filters",
                  fontsize=12)  # fmt: skip
-    if path is not None:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save(fig, path)

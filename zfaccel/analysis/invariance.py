@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from zfaccel.analysis.feature_layers import resolve_layers
-from zfaccel.analysis.invariance_figure import render_invariance
 from zfaccel.analysis.transforms import (
     check_amounts,
     check_padding,
@@ -34,6 +33,9 @@ from zfaccel.checks import check_images
 from zfaccel.models.classes import class_names as model_class_names
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
+
+if TYPE_CHECKING:  # matplotlib loads only to draw (import zfaccel stays light)
+    from matplotlib.figure import Figure
 
 
 @dataclass(repr=False)  # the generated repr would print every tensor
@@ -72,6 +74,8 @@ class InvarianceResult:
 
     def render(self, path=None) -> Figure:
         """The paper's Fig. 5 row for this transform (see render_invariance); saved as a PNG when given a path."""
+        from zfaccel.analysis.invariance_figure import render_invariance
+
         return render_invariance([self], path)
 
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from zfaccel.analysis.figures import GAP, grid
 from zfaccel.analysis.labels import class_name
+from zfaccel.analysis.mosaic import GAP, grid
+from zfaccel.analysis.plotting import new_figure, save
 from zfaccel.analysis.transforms import UNITS, transform_images
 
 if TYPE_CHECKING:
@@ -92,8 +92,7 @@ def render_invariance(results: list[InvarianceResult], path: str | os.PathLike |
         if not hasattr(r, "distances") or not hasattr(r, "transform"):
             raise TypeError(f"results[{i}] must be an InvarianceResult, got {type(r).__name__}")
     columns = 2 + max(len(r.layers) for r in results)
-    fig = Figure(figsize=(3.2 + 3.3 * (columns - 1), 3.0 * len(results) + 0.7), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(3.2 + 3.3 * (columns - 1), 3.0 * len(results) + 0.7)
     axes = fig.subplots(len(results), columns, squeeze=False, gridspec_kw={"width_ratios": [1.0] * columns})
     for row, r in zip(axes, results, strict=True):
         amounts = r.amounts.numpy()
@@ -114,6 +113,4 @@ def render_invariance(results: list[InvarianceResult], path: str | os.PathLike |
     labels = [f"{b}: {class_name(int(c), first.class_names, 16)}" for b, c in enumerate(first.labels.tolist())]
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 8), title="image: true class",
                frameon=False)  # fmt: skip
-    if path is not None:
-        fig.savefig(path)
-    return fig
+    return save(fig, path)

@@ -164,11 +164,9 @@ def draw(rows_: list[RateRow], folder: Path) -> Path | None:
     keys = [k for k in speed_ if k in quality_]
     if not keys:
         return None
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from zfaccel.analysis.plotting import new_figure, save
 
-    fig = Figure(figsize=(8.5, 4.8), dpi=120)
-    FigureCanvasAgg(fig)
+    fig = new_figure(8.5, 4.8, layout=None)
     ax = fig.add_subplot()
     # 16 settings: one colour per tau and one marker per drill-down share (a legend, not 16 labels
     # that overlap where settings land close together)
@@ -198,5 +196,5 @@ def draw(rows_: list[RateRow], folder: Path) -> Path | None:
     ax.set_title("Approximate occlusion: speed against quality (red: the bars, SSIM 0.9 and 10x)", fontsize=10)
     fig.tight_layout()
     path = Path(folder) / "occlusion_approx.png"
-    fig.savefig(path)
+    save(fig, path)
     return path
