@@ -28,6 +28,9 @@ def test_demo_writes_every_figure(tiny, tmp_path):
     assert [p.name for p in out.projections] == ["0_c0.png", "1_c3.png", "2_c7.png"]  # spread over the classes
     assert [p.stem for p in out.top9] == ["conv1", "conv2", "conv3", "conv4", "conv5"]
     assert [p.name for p in out.occlusion] == ["0_c0.png"]
+    # Figs. 5 and 6; Table 1 needs the bundled data's named parts, so it is left out here
+    assert [p.name for p in out.studies] == ["fig5_invariance.png", "fig6_filters.png"]
+    assert "Euclidean distance between the features" in out.captions[out.studies[0]]
     for path in out.all():
         with Image.open(path) as img:
             assert img.size[0] > 100 and img.size[1] > 100, path
@@ -64,6 +67,13 @@ def test_examples_are_the_first_correctly_classified_of_their_class():
     assert picked[:, 0, 0, 0].tolist() == [1, 3]  # the first of classes 0 and 2, right or wrong
 
 
+def test_demo_without_the_studies(tiny, tmp_path):
+    model, data = tiny
+    out = run_demo(tmp_path, model=model, data=data, images=1, occluded=0, studies=False, show_progress=False)
+    assert out.studies == [] and not (tmp_path / "studies").exists()
+    assert "other studies" not in out.index.read_text()
+
+
 @pytest.mark.parametrize("images, occluded", [(0, 0), (2, 3), (2, -1), ("2", 1), (11, 1)])
 def test_demo_rejects_bad_counts(tiny, tmp_path, images, occluded):
     model, data = tiny
@@ -81,7 +91,9 @@ def test_cli_demo_on_the_bundled_model_and_data(tmp_path, capsys):
     written = [line.strip() for line in out.splitlines() if line.startswith("  ")]
     names = sorted(p.split("/d/", 1)[1] for p in written)
     assert names == sorted(["projections/0_circle.png", "projections/1_diamond.png", "evolution.png",
-                            "occlusion/0_circle.png"] + [f"top9/conv{i}.png" for i in range(1, 6)])  # fmt: skip
+                            "occlusion/0_circle.png"] + [f"top9/conv{i}.png" for i in range(1, 6)]
+                           + ["studies/fig5_invariance.png", "studies/fig6_filters.png",
+                              "studies/table1_correspondence.png"])  # fmt: skip
     assert (tmp_path / "d" / "index.html").is_file()
     # The examples are classified correctly, and the occlusion panel says so (the first circle of the
     # test set is misclassified as a diamond: the demo skips it).

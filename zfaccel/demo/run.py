@@ -13,6 +13,11 @@ What it writes (and why each is cheap enough):
   strongest conv5 map's activation, the true class's probability and the predicted label
   with a grey square at each position (16 px square, stride 4 at 64 px: 13 x 13 positions),
   and that map projected into the image beside its top 9 (the conv5 table mined above).
+- ``studies/``: the paper's other studies (with ``studies=True``): invariance of a few examples
+  to shifts, zooms and rotations (Fig. 5: 4 images x 63 transformed copies), the first layer's
+  filters with their spectral concentration and dead filters over 200 test images (Fig. 6),
+  and, with the bundled data, the correspondence of object parts (Table 1: 24 centred stars,
+  5 tips and 3 random draws, each a batch of 24 occluded images).
 - ``index.html``: every picture on one page, each with a caption.
 
 The example images are the first correctly classified image of each of a few classes spread over
@@ -52,12 +57,14 @@ class DemoOutputs:
     top9: list[Path] = field(default_factory=list)
     evolution: Path | None = None
     occlusion: list[Path] = field(default_factory=list)
+    studies: list[Path] = field(default_factory=list)
     index: Path | None = None
     seconds: float = 0.0
     captions: dict[Path, str] = field(default_factory=dict)  # figure -> what it shows
 
     def all(self) -> list[Path]:
-        return [*self.projections, *self.top9, *([self.evolution] if self.evolution else []), *self.occlusion]
+        evolution = [self.evolution] if self.evolution else []
+        return [*self.projections, *self.top9, *evolution, *self.occlusion, *self.studies]
 
 
 SCAN_BATCH = 250  # images classified at a time while looking for correctly classified examples
@@ -113,6 +120,7 @@ def run_demo(
     images: int = 6,
     occluded: int = 3,
     correct_only: bool = True,
+    studies: bool = True,
     show_progress: bool = True,
 ) -> DemoOutputs:
     """Write the demo's figures under ``out``; the defaults are the bundled model and test data.
@@ -129,8 +137,10 @@ def run_demo(
             number of classes (ValueError before any work otherwise).
         occluded: how many of them get occlusion maps.
         correct_only: pick examples the model classifies correctly (the first of their class).
+        studies: add the paper's other studies (Figs. 5 and 6; Table 1 with the bundled data).
     """
     start = time.perf_counter()
+    bundled_data = data is None
     if model is None or data is None:
         from zfaccel.demo import shapes
         from zfaccel.models.registry import SMALL_EVOLUTION, pretrained_small
@@ -203,9 +213,63 @@ def run_demo(
             result.occlusion.append(path)
             result.captions[path] = f"Example {i}: {occlusion_verdict(res, i, class_names)}"
 
+    if studies:
+        _studies(result, model, data, examples, labels, class_names, bundled_data, show_progress)
+
     result.seconds = time.perf_counter() - start
     result.index = _write_index(result, len(data))
     return result
+
+
+INVARIANCE_IMAGES = 4  # examples in Fig. 5: each gets 25 shifts, 9 zooms and 25 turns
+FILTER_IMAGES = 200  # test images over which a filter must stay below 1 % of the layer's peak to count as dead
+PART_IMAGES = 24  # centred stars for Table 1: 276 pairs per part
+
+
+def _studies(result: DemoOutputs, model: nn.Module, data: Dataset, examples: torch.Tensor, labels: list[int],
+             class_names: list[str] | None, bundled_data: bool, show_progress: bool) -> None:  # fmt: skip
+    """Figs. 5 and 6, and Table 1 when the data is the bundled shapes (it needs their named parts)."""
+    from zfaccel.analysis import correspondence, filters, invariance
+    from zfaccel.analysis.invariance_figure import render_invariance
+
+    folder = result.folder / "studies"
+    steps = ["invariance", "filters", *(["correspondence"] if bundled_data else [])]
+    bar = tqdm(steps, desc="studies", unit="study", disable=not show_progress)
+    for step in bar:
+        if step == "invariance":
+            n = min(INVARIANCE_IMAGES, len(examples))
+            runs = [invariance(model, examples[:n], labels[:n], t) for t in ("translate", "scale", "rotate")]
+            path = folder / "fig5_invariance.png"
+            render_invariance(runs, path)
+            result.captions[path] = (
+                f"{n} examples shifted vertically, zoomed and turned; per amount, the Euclidean distance between "
+                f"the features of the original and the transformed image at {runs[0].layers[0]} and "
+                f"{runs[0].layers[-1]} (the paper's layers 1 and 7), and the probability of the true class"
+            )
+        elif step == "filters":
+            images = torch.stack([data[i][0] for i in range(min(FILTER_IMAGES, len(data)))])
+            report = filters(model, "conv1", data=images)
+            path = folder / "fig6_filters.png"
+            report.render(path)
+            dead = int(report.dead.sum()) if report.dead is not None else 0
+            result.captions[path] = (
+                f"The first layer's {len(report.norm)} filters, each stretched to its own range, and their spectral "
+                f"concentration (share of energy in the 4 strongest DFT coefficients; white noise "
+                f"{report.noise_concentration:.2f}, a Gabor about 0.86): mean {report.mean_concentration:.2f}, "
+                f"{int(report.unstructured.sum())} unstructured, {dead} dead on {len(images)} test images"
+            )
+        else:
+            from zfaccel.demo import shapes
+
+            stars = shapes.part_images("star", PART_IMAGES, centred=True)
+            table = correspondence(model, stars.images, stars.parts)
+            path = folder / "table1_correspondence.png"
+            table.render(path)
+            result.captions[path] = (
+                f"{PART_IMAGES} centred stars; each tip covered by a grey square in turn. Lower means covering that "
+                "part changes the features more alike across images; the last column covers random squares."
+            )
+        result.studies.append(path)
 
 
 def _write_index(result: DemoOutputs, layers_seen: int) -> Path:
@@ -242,6 +306,15 @@ def _write_index(result: DemoOutputs, layers_seen: int) -> Path:
             "clean image projected into it (black square: its receptive field), beside the map's 9 strongest "
             "activations over the test set, projected.",
             [(p, result.captions.get(p, "")) for p in result.occlusion],
+        ),
+        Section(
+            "The paper's other studies (Figs. 5 and 6, Table 1)",
+            "Fig. 5: how far features move when the image is shifted, zoomed or turned, at the first "
+            "convolution and the penultimate layer, and whether the prediction holds. Fig. 6: the first "
+            "layer's filters; structured filters (edges, blobs, Gabor-like) concentrate their energy in few "
+            "frequencies, noise-like ones do not. Table 1: whether covering the same part in different images "
+            "changes the features alike (lower than random squares means the network relates the parts).",
+            [(p, result.captions.get(p, "")) for p in result.studies],
         ),
     ]
     intro = (f"The paper's figures on the bundled small ZFNet and its generated shapes data, made in "
