@@ -35,7 +35,8 @@ _CACHE: dict[tuple[str, int], torch.Tensor] = {}
 _LOCK = threading.Lock()
 
 
-def _check(split: str, size: int, seed: int) -> None:
+def check_split(split: str, size: int, seed: int) -> None:
+    """ValueError/TypeError naming the argument unless split is 'train'/'test', size >= 1 and seed >= 0 ints."""
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     for name, value, low in (("size", size, 1), ("seed", seed, 0)):
@@ -54,7 +55,7 @@ def _chunk(split: str, seed: int, index: int) -> torch.Tensor:
 
 def images(split: str = "train", size: int = 12_000, seed: int = 0) -> torch.Tensor:
     """The first ``size`` images of a split as (size, 3, 64, 64) uint8 RGB, drawn once per process."""
-    _check(split, size, seed)
+    check_split(split, size, seed)
     with _LOCK:
         have = _CACHE.get((split, seed))
         if have is None or len(have) < size:
@@ -92,17 +93,23 @@ class ShapesDataset(Dataset):
         seed: which version of the data; 0 is the one the bundled model was trained and tested on.
 
     ``pixels`` (size, 3, 64, 64) uint8 and ``targets`` (size,) int64 hold the whole split,
-    for batched training without a per-item loop.
+    for batched training without a per-item loop. Other generated data with ten classes in the same
+    order (image i shows class i % 10) subclass it with their own ``classes`` and ``draw``.
     """
 
     classes = CLASSES
     image_size = SIZE
 
     def __init__(self, split: str = "train", size: int = 12_000, seed: int = 0) -> None:
-        _check(split, size, seed)
+        check_split(split, size, seed)
         self.split, self.seed = split, seed
-        self.pixels = images(split, size, seed)
+        self.pixels = self.draw(split, size, seed)
         self.targets = labels(size)
+
+    @staticmethod
+    def draw(split: str, size: int, seed: int) -> torch.Tensor:
+        """The first ``size`` images of ``split`` and ``seed``: (size, 3, 64, 64) uint8."""
+        return images(split, size, seed)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -113,7 +120,7 @@ class ShapesDataset(Dataset):
         return normalize(self.pixels[i]), int(self.targets[i])
 
     def __repr__(self) -> str:
-        return f"ShapesDataset(split={self.split!r}, size={len(self)}, seed={self.seed})"
+        return f"{type(self).__name__}(split={self.split!r}, size={len(self)}, seed={self.seed})"
 
 
 def demo_test_set(size: int = 2_000) -> ShapesDataset:
