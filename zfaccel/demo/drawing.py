@@ -141,12 +141,12 @@ PARTS: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
-def _coverage(distance_px: np.ndarray) -> np.ndarray:
+def coverage(distance_px: np.ndarray) -> np.ndarray:
     """Signed distance in pixels -> coverage in [0, 1] with a one-pixel soft edge."""
     return np.clip(0.5 - distance_px, 0.0, 1.0)
 
 
-def _paint(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
+def paint(canvas: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> None:
     """canvas (n, 3, H, W) <- colour (n, 3) where alpha (n, H, W) says, in place."""
     a = alpha[:, None]
     canvas *= 1 - a
@@ -186,13 +186,13 @@ def _clutter(canvas: np.ndarray, rng: np.random.Generator) -> None:
         dist = np.hypot(px - t * d[:, 0, None, None], py - t * d[:, 1, None, None])
         half = rng.uniform(0.5, 0.8, n).astype(np.float32)[:, None, None]
         shown = (rng.random(n) < 0.6).astype(np.float32)[:, None, None]
-        _paint(canvas, _coverage(dist - half) * shown, rng.uniform(0, 1, (n, 3)).astype(np.float32))
+        paint(canvas, coverage(dist - half) * shown, rng.uniform(0, 1, (n, 3)).astype(np.float32))
     for _ in range(DOTS):
         c = rng.uniform(0, SIZE, (n, 2)).astype(np.float32)
         r = rng.uniform(1.5, 3.0, n).astype(np.float32)[:, None, None]
         dist = np.hypot(_X - c[:, 0, None, None], _Y - c[:, 1, None, None]) - r
         shown = (rng.random(n) < 0.6).astype(np.float32)[:, None, None]
-        _paint(canvas, _coverage(dist) * shown, rng.uniform(0, 1, (n, 3)).astype(np.float32))
+        paint(canvas, coverage(dist) * shown, rng.uniform(0, 1, (n, 3)).astype(np.float32))
 
 
 def _object_colours(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -243,8 +243,24 @@ def _coverages(labels: np.ndarray, centre: np.ndarray, radius: np.ndarray, turn:
     for k, outline in enumerate(OUTLINES.values()):
         pick = labels == k
         if pick.any():
-            alpha[pick] = _coverage(outline(u[pick], v[pick]) * scale[pick])
+            alpha[pick] = coverage(outline(u[pick], v[pick]) * scale[pick])
     return alpha
+
+
+def scene(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What every picture starts from: n cluttered backgrounds (n, 3, 64, 64) float32 in about [0, 1],
+    and a colour (n, 3) float32 for each one's object, at least MIN_CONTRAST from its background.
+
+    Other generated data (zfaccel.demo.glyphs) paint their own objects on these with ``paint``."""
+    canvas, background = _background(n, rng)
+    _clutter(canvas, rng)
+    return canvas, _object_colours(background, rng)
+
+
+def finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Pixel noise on a painted canvas (n, 3, H, W) float32 in [0, 1] (in place) -> (n, 3, H, W) uint8."""
+    canvas += rng.normal(0, NOISE, canvas.shape).astype(np.float32)
+    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _draw(
@@ -255,14 +271,11 @@ def _draw(
 
     Everything random comes from ``rng``, in a fixed order (background, clutter, colours, geometry,
     noise), whatever ``margin`` and ``centred`` are."""
-    canvas, background = _background(len(labels), rng)
-    _clutter(canvas, rng)
-    colour = _object_colours(background, rng)
+    canvas, colour = scene(len(labels), rng)
     geometry = _geometry(labels, rng, margin, centred)
-    coverage = _coverages(labels, *geometry)
-    _paint(canvas, coverage, colour)
-    canvas += rng.normal(0, NOISE, canvas.shape).astype(np.float32)
-    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8), coverage, geometry
+    alpha = _coverages(labels, *geometry)
+    paint(canvas, alpha, colour)
+    return finish(canvas, rng), alpha, geometry
 
 
 def draw(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -37,7 +37,8 @@ _CACHE: dict[tuple[str, int], torch.Tensor] = {}
 _LOCK = threading.Lock()
 
 
-def _check(split: str, size: int, seed: int) -> None:
+def check_split(split: str, size: int, seed: int) -> None:
+    """ValueError/TypeError naming the argument unless split is 'train'/'test', size >= 1 and seed >= 0 ints."""
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     for name, value, low in (("size", size, 1), ("seed", seed, 0)):
@@ -62,7 +63,7 @@ def _rng_and_labels(split: str, seed: int, index: int) -> tuple[np.random.Genera
 
 def images(split: str = "train", size: int = 12_000, seed: int = 0) -> torch.Tensor:
     """The first ``size`` images of a split as (size, 3, 64, 64) uint8 RGB, drawn once per process."""
-    _check(split, size, seed)
+    check_split(split, size, seed)
     with _LOCK:
         have = _CACHE.get((split, seed))
         if have is None or len(have) < size:
@@ -80,7 +81,7 @@ def object_masks(split: str = "test", size: int = 2_000, seed: int = 0) -> torch
     The images are drawn again from their seeds (the same pictures as :func:`images`, which this
     neither reads nor changes), about 0.3 s per 500; the masks are not cached.
     """
-    _check(split, size, seed)
+    check_split(split, size, seed)
     masks = []
     for c in range(-(-size // CHUNK)):
         rng, chunk_labels = _rng_and_labels(split, seed, c)
@@ -115,17 +116,23 @@ class ShapesDataset(Dataset):
         seed: which version of the data; 0 is the one the bundled model was trained and tested on.
 
     ``pixels`` (size, 3, 64, 64) uint8 and ``targets`` (size,) int64 hold the whole split,
-    for batched training without a per-item loop.
+    for batched training without a per-item loop. Other generated data with ten classes in the same
+    order (image i shows class i % 10) subclass it with their own ``classes`` and ``draw``.
     """
 
     classes = CLASSES
     image_size = SIZE
 
     def __init__(self, split: str = "train", size: int = 12_000, seed: int = 0) -> None:
-        _check(split, size, seed)
+        check_split(split, size, seed)
         self.split, self.seed = split, seed
-        self.pixels = images(split, size, seed)
+        self.pixels = self.draw(split, size, seed)
         self.targets = labels(size)
+
+    @staticmethod
+    def draw(split: str, size: int, seed: int) -> torch.Tensor:
+        """The first ``size`` images of ``split`` and ``seed``: (size, 3, 64, 64) uint8."""
+        return images(split, size, seed)
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -136,7 +143,7 @@ class ShapesDataset(Dataset):
         return normalize(self.pixels[i]), int(self.targets[i])
 
     def __repr__(self) -> str:
-        return f"ShapesDataset(split={self.split!r}, size={len(self)}, seed={self.seed})"
+        return f"{type(self).__name__}(split={self.split!r}, size={len(self)}, seed={self.seed})"
 
 
 def demo_test_set(size: int = 2_000) -> ShapesDataset:
@@ -165,7 +172,7 @@ def part_images(class_name: str, size: int, seed: int = 0, *, centred: bool = Fa
     if class_name not in PARTS:
         raise ValueError(f"class_name must be one of {', '.join(PARTS)} (the classes with named parts), "
                          f"got {class_name!r}")  # fmt: skip
-    _check("test", size, seed)
+    check_split("test", size, seed)
     if not isinstance(centred, bool):
         raise TypeError(f"centred must be a bool, got {type(centred).__name__}")
     rng = np.random.default_rng([seed, PART_STREAM, CLASSES.index(class_name)])
