@@ -1,10 +1,13 @@
 """The paper's analyses: the deconvnet projection, occlusion sensitivity, invariance (Fig. 5), filter
-diagnostics (Fig. 6), correspondence (Table 1) and how much of a projection lies on its object."""
+diagnostics (Fig. 6), correspondence (Table 1), feature generalisation (section 5.2) and how much of a
+projection lies on its object."""
 
 from zfaccel.analysis.correspondence import correspondence
 from zfaccel.analysis.correspondence_result import CorrespondenceResult
 from zfaccel.analysis.deconvnet import DeconvNet
 from zfaccel.analysis.filters import FilterReport, filters
+from zfaccel.analysis.generalisation import generalisation
+from zfaccel.analysis.generalisation_result import GeneralisationResult
 from zfaccel.analysis.invariance import InvarianceResult, invariance
 from zfaccel.analysis.occlusion import Occlusion, OcclusionResult
 from zfaccel.analysis.projection_quality import ProjectionQuality, projection_on_object
@@ -23,12 +26,14 @@ __all__ = [
     "CorrespondenceResult",
     "DeconvNet",
     "FilterReport",
+    "GeneralisationResult",
     "InvarianceResult",
     "Occlusion",
     "OcclusionResult",
     "ProjectionQuality",
     "correspondence",
     "filters",
+    "generalisation",
     "invariance",
     "projection_on_object",
     "render_invariance",

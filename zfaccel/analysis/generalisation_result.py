@@ -6,12 +6,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from zfaccel.atomic import replace_atomically
+
+if TYPE_CHECKING:  # matplotlib loads only to draw (import zfaccel stays light)
+    from matplotlib.figure import Figure
 
 FORMAT = "zfaccel.generalisation/1"  # the "format" of a saved record
 METHODS = ("frozen", "scratch")
@@ -107,8 +109,9 @@ class GeneralisationResult:
         """The paper's Fig. 9 curve: test accuracy against examples per class for both methods, error bars
         of one std over seeds and each seed's accuracy a faint dot, chance dashed. Saves a PNG at ``path``
         when given; returns the Figure."""
-        fig = Figure(figsize=(6.4, 4.4), dpi=100, layout="constrained")
-        FigureCanvasAgg(fig)
+        from zfaccel.analysis.plotting import new_figure, save
+
+        fig = new_figure(6.4, 4.4)
         ax = fig.add_subplot()
         x = np.asarray(self.shots)
         for method in METHODS:
@@ -153,9 +156,7 @@ class GeneralisationResult:
             f"test accuracy on {self.test_size} images, mean ± std over {self._draws} of the examples",
             fontsize=FONT + 1,
         )
-        if path is not None:
-            fig.savefig(path)
-        return fig
+        return save(fig, path)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (accuracies as nested lists)."""

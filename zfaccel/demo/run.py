@@ -17,7 +17,9 @@ What it writes (and why each is cheap enough):
   to shifts, zooms and rotations (Fig. 5: 4 images x 63 transformed copies), the first layer's
   filters with their spectral concentration and dead filters over 200 test images (Fig. 6),
   and, with the bundled data, the correspondence of object parts (Table 1: 24 centred stars,
-  5 tips and 3 random draws, each a batch of 24 occluded images).
+  5 tips and 3 random draws, each a batch of 24 occluded images); with the bundled model, the
+  feature-generalisation curve (section 5.2) from the record shipped beside its weights (the
+  study trains 24 networks: minutes, not seconds).
 - ``index.html``: every picture on one page, each with a caption.
 
 The example images are the first correctly classified image of each of a few classes spread over
@@ -140,7 +142,7 @@ def run_demo(
         studies: add the paper's other studies (Figs. 5 and 6; Table 1 with the bundled data).
     """
     start = time.perf_counter()
-    bundled_data = data is None
+    bundled_data, bundled_model = data is None, model is None
     if model is None or data is None:
         from zfaccel.demo import shapes
         from zfaccel.models.registry import SMALL_EVOLUTION, pretrained_small
@@ -214,7 +216,7 @@ def run_demo(
             result.captions[path] = f"Example {i}: {occlusion_verdict(res, i, class_names)}"
 
     if studies:
-        _studies(result, model, data, examples, labels, class_names, bundled_data, show_progress)
+        _studies(result, model, data, examples, labels, class_names, bundled_data, bundled_model, show_progress)
 
     result.seconds = time.perf_counter() - start
     result.index = _write_index(result, len(data))
@@ -227,13 +229,16 @@ PART_IMAGES = 24  # centred stars for Table 1: 276 pairs per part
 
 
 def _studies(result: DemoOutputs, model: nn.Module, data: Dataset, examples: torch.Tensor, labels: list[int],
-             class_names: list[str] | None, bundled_data: bool, show_progress: bool) -> None:  # fmt: skip
-    """Figs. 5 and 6, and Table 1 when the data is the bundled shapes (it needs their named parts)."""
+             class_names: list[str] | None, bundled_data: bool, bundled_model: bool,
+             show_progress: bool) -> None:  # fmt: skip
+    """Figs. 5 and 6; Table 1 when the data is the bundled shapes (it needs their named parts); the
+    generalisation curve when the model is the bundled one (its record was made with it)."""
     from zfaccel.analysis import correspondence, filters, invariance
     from zfaccel.analysis.invariance_figure import render_invariance
 
     folder = result.folder / "studies"
-    steps = ["invariance", "filters", *(["correspondence"] if bundled_data else [])]
+    steps = ["invariance", "filters", *(["correspondence"] if bundled_data else []),
+             *(["generalisation"] if bundled_model else [])]  # fmt: skip
     bar = tqdm(steps, desc="studies", unit="study", disable=not show_progress)
     for step in bar:
         if step == "invariance":
@@ -257,6 +262,18 @@ def _studies(result: DemoOutputs, model: nn.Module, data: Dataset, examples: tor
                 f"concentration (share of energy in the 4 strongest DFT coefficients; white noise "
                 f"{report.noise_concentration:.2f}, a Gabor about 0.86): mean {report.mean_concentration:.2f}, "
                 f"{int(report.unstructured.sum())} unstructured, {dead} dead on {len(images)} test images"
+            )
+        elif step == "generalisation":
+            from zfaccel.analysis import GeneralisationResult
+            from zfaccel.demo.generalisation_record import RECORD
+
+            record = GeneralisationResult.load(RECORD)
+            path = folder / "generalisation.png"
+            record.render(path)
+            result.captions[path] = (
+                "A new softmax on the frozen model's penultimate features against the same network trained from "
+                f"scratch, on {record.num_classes} generated digit classes it never saw, with 1 to 30 examples per "
+                "class (the record shipped with the model: python -m zfaccel.demo.generalisation_record rebuilds it)"
             )
         else:
             from zfaccel.demo import shapes
@@ -308,12 +325,13 @@ def _write_index(result: DemoOutputs, layers_seen: int) -> Path:
             [(p, result.captions.get(p, "")) for p in result.occlusion],
         ),
         Section(
-            "The paper's other studies (Figs. 5 and 6, Table 1)",
+            "The paper's other studies (Figs. 5 and 6, Table 1, section 5.2)",
             "Fig. 5: how far features move when the image is shifted, zoomed or turned, at the first "
             "convolution and the penultimate layer, and whether the prediction holds. Fig. 6: the first "
             "layer's filters; structured filters (edges, blobs, Gabor-like) concentrate their energy in few "
             "frequencies, noise-like ones do not. Table 1: whether covering the same part in different images "
-            "changes the features alike (lower than random squares means the network relates the parts).",
+            "changes the features alike (lower than random squares means the network relates the parts). "
+            "Section 5.2: how well the frozen features serve a new task with few examples per class.",
             [(p, result.captions.get(p, "")) for p in result.studies],
         ),
     ]
