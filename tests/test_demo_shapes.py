@@ -35,6 +35,17 @@ def test_deterministic_and_prefix_stable():
     assert torch.equal(ShapesDataset("train", 40).pixels, cached[:40])
 
 
+def test_the_images_stay_the_ones_the_bundled_model_was_trained_and_measured_on():
+    """Refactors of the drawing code must keep the data: the bundled weights, the benchmarks' SSIM and the
+    studies' numbers were made on these images. Tolerant of a rare pixel moving one level (float32 sin and
+    hypot may differ in the last bit between platforms), not of any real change."""
+    test, train = shapes.images("test", 64, 0).long(), shapes.images("train", 64, 0).long()
+    assert abs(int(test.sum()) - 99_894_430) < 1_000 and abs(int(train.sum()) - 107_083_935) < 1_000
+    pixels = {(0, 10, 10): [228, 143, 177], (5, 32, 32): [220, 137, 114], (63, 50, 20): [39, 97, 21]}
+    for (i, r, c), rgb in pixels.items():
+        assert (test[i, :, r, c] - torch.tensor(rgb)).abs().max() <= 1, (i, r, c)
+
+
 def test_classes_are_balanced():
     counts = torch.bincount(shapes.labels(1_005), minlength=len(CLASSES))
     assert counts.max() - counts.min() <= 1 and counts.sum() == 1_005
