@@ -13,6 +13,8 @@ import triton.language as tl
 
 from zfaccel.triton_kernels.tiles import interpreting
 
+NUM_WARPS = 4  # on GPUs
+
 
 @triton.jit
 def _spatial_argmax_kernel(
@@ -63,15 +65,12 @@ def spatial_argmax(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values, indices
 
 
-NUM_WARPS = 4  # on GPUs
-
-
 def arguments(x: torch.Tensor, values: torch.Tensor, indices: torch.Tensor, interpreter: bool) -> tuple[tuple, dict]:
     """The kernel's runtime arguments and constexprs, under the interpreter or on a GPU: what the
     launcher passes and what compile_check compiles. x's rows must be one stride apart."""
     c, h, w = x.shape[1:]
-    # One program per map; 1024 values per step keeps 8 warps busy on a 110 x 110 map
-    # (12 steps), and the interpreter, which pays per step, at a dozen steps too.
+    # One program per map; 1024 values per step gives each thread of NUM_WARPS = 4 warps 8 values on a
+    # 110 x 110 map (12 steps), and the interpreter, which pays per step, takes 4096 (3 steps).
     block = min(triton.next_power_of_2(h * w), 4096 if interpreter else 1024)
     args = (x, values, indices, c, h * w, x.stride(0), x.stride(1), x.stride(3))
     return args, dict(F64=x.dtype == torch.float64, BLOCK=block, STEPS=triton.cdiv(h * w, block))
