@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from zfaccel.analysis.feature_layers import resolve_layers
+from zfaccel.analysis.occlusion.engine import inference
 from zfaccel.analysis.transforms import (
     check_amounts,
     check_padding,
@@ -230,10 +231,8 @@ def invariance(
     a = len(amounts)
     dist = {name: torch.zeros((b, a)) for name in modules}
     prob, predicted = torch.empty((b, a)), torch.empty((b, a), dtype=torch.int64)
-    training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with inference(model):
             refs: dict[str, list[torch.Tensor]] = {name: [] for name in modules}
             clean_p, clean_top = [], []
             for lo in range(0, b, batch_size):
@@ -258,7 +257,6 @@ def invariance(
                 prob[rows, cols], predicted[rows, cols] = p.cpu(), top.cpu()
     finally:
         recorder.close()
-        model.train(training)
     norms = {name: torch.linalg.vector_norm(recorder.reference[name], dim=1).float().cpu() for name in modules}
     if relative:
         for name in modules:
