@@ -126,7 +126,7 @@ def projection_on_object(
     for lo in range(0, len(images), batch_size):
         part = images[lo : lo + batch_size]
         for layer, stop in stops.items():
-            trace, _ = dn.trace(part, stop)
+            trace, _ = dn.trace(part, stop, record=method == "deconvnet")  # saliency needs no switches
             targets = strongest_targets(trace.output)
             if method == "deconvnet":
                 proj = dn.project_targets(part, stop, targets, trace=trace).paste()
