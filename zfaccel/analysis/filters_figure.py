@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from zfaccel.analysis.mosaic import stretch
 from zfaccel.analysis.plotting import new_figure, save
 
 # Frame colours: the flags read at a glance on the grid.
@@ -21,15 +22,6 @@ BOTH = (0.7, 0.0, 0.8)
 # In mosaic pixels: a filter tap is drawn as about TAP x TAP pixels, so a 2-pixel frame stays thin
 # beside a 5x5 filter (40 px) and an 11x11 one (44 px).
 TAP, FRAME, GAP = 40, 2, 6
-
-
-def stretch(weights: torch.Tensor) -> torch.Tensor:
-    """(F, C, kh, kw) -> [0, 1], each filter mapped from its own [min, max] (all its channels together,
-    so colours keep their balance); a constant filter is mid-grey."""
-    w = weights.double()
-    low = w.flatten(1).amin(1).view(-1, 1, 1, 1)
-    span = w.flatten(1).amax(1).view(-1, 1, 1, 1) - low
-    return torch.where(span > 0, (w - low) / torch.where(span > 0, span, 1.0), 0.5).float()
 
 
 def mosaic(tiles: torch.Tensor, frames: np.ndarray, columns: int, scale: int) -> np.ndarray:
