@@ -216,7 +216,7 @@ def run_demo(
             result.captions[path] = f"Example {i}: {occlusion_verdict(res, i, class_names)}"
 
     if studies:
-        _studies(result, model, data, examples, labels, class_names, bundled_data, bundled_model, show_progress)
+        _studies(result, model, data, examples, labels, bundled_data, bundled_model, show_progress)
 
     result.seconds = time.perf_counter() - start
     result.index = _write_index(result, len(data))
@@ -228,65 +228,78 @@ FILTER_IMAGES = 200  # test images over which a filter must stay below 1 % of th
 PART_IMAGES = 24  # centred stars for Table 1: 276 pairs per part
 
 
-def _studies(result: DemoOutputs, model: nn.Module, data: Dataset, examples: torch.Tensor, labels: list[int],
-             class_names: list[str] | None, bundled_data: bool, bundled_model: bool,
-             show_progress: bool) -> None:  # fmt: skip
-    """Figs. 5 and 6; Table 1 when the data is the bundled shapes (it needs their named parts); the
-    generalisation curve when the model is the bundled one (its record was made with it)."""
-    from zfaccel.analysis import correspondence, filters, invariance
+def _invariance_figure(folder: Path, model: nn.Module, examples: torch.Tensor, labels: list[int]) -> tuple[Path, str]:
+    from zfaccel.analysis import invariance
     from zfaccel.analysis.invariance_figure import render_invariance
 
+    n = min(INVARIANCE_IMAGES, len(examples))
+    runs = [invariance(model, examples[:n], labels[:n], t) for t in ("translate", "scale", "rotate")]
+    path = folder / "fig5_invariance.png"
+    render_invariance(runs, path)
+    return path, (
+        f"{n} examples shifted vertically, zoomed and turned; per amount, the Euclidean distance between "
+        f"the features of the original and the transformed image at {runs[0].layers[0]} and "
+        f"{runs[0].layers[-1]} (the paper's layers 1 and 7), and the probability of the true class"
+    )
+
+
+def _filters_figure(folder: Path, model: nn.Module, data: Dataset) -> tuple[Path, str]:
+    from zfaccel.analysis import filters
+
+    images = torch.stack([data[i][0] for i in range(min(FILTER_IMAGES, len(data)))])
+    report = filters(model, "conv1", data=images)
+    path = folder / "fig6_filters.png"
+    report.render(path)
+    dead = int(report.dead.sum()) if report.dead is not None else 0
+    return path, (
+        f"The first layer's {len(report.norm)} filters, each stretched to its own range, and their spectral "
+        f"concentration (share of energy in the 4 strongest DFT coefficients; white noise "
+        f"{report.noise_concentration:.2f}, a Gabor about 0.86): mean {report.mean_concentration:.2f}, "
+        f"{int(report.unstructured.sum())} unstructured, {dead} dead on {len(images)} test images"
+    )
+
+
+def _correspondence_table(folder: Path, model: nn.Module) -> tuple[Path, str]:
+    from zfaccel.analysis import correspondence
+    from zfaccel.demo import shapes
+
+    stars = shapes.part_images("star", PART_IMAGES, centred=True)
+    path = folder / "table1_correspondence.png"
+    correspondence(model, stars.images, stars.parts).render(path)
+    return path, (
+        f"{PART_IMAGES} centred stars; each tip covered by a grey square in turn. Lower means covering that "
+        "part changes the features more alike across images; the last column covers random squares."
+    )
+
+
+def _generalisation_curve(folder: Path) -> tuple[Path, str]:
+    from zfaccel.analysis import GeneralisationResult
+    from zfaccel.demo.generalisation_record import RECORD
+
+    record = GeneralisationResult.load(RECORD)
+    path = folder / "generalisation.png"
+    record.render(path)
+    return path, (
+        "A new softmax on the frozen model's penultimate features against the same network trained from "
+        f"scratch, on {record.num_classes} generated digit classes it never saw, with 1 to 30 examples per "
+        "class (the record shipped with the model: python -m zfaccel.demo.generalisation_record rebuilds it)"
+    )
+
+
+def _studies(result: DemoOutputs, model: nn.Module, data: Dataset, examples: torch.Tensor, labels: list[int],
+             bundled_data: bool, bundled_model: bool, show_progress: bool) -> None:  # fmt: skip
+    """Figs. 5 and 6; Table 1 when the data is the bundled shapes (it needs their named parts); the
+    generalisation curve when the model is the bundled one (its record was made with it)."""
     folder = result.folder / "studies"
-    steps = ["invariance", "filters", *(["correspondence"] if bundled_data else []),
-             *(["generalisation"] if bundled_model else [])]  # fmt: skip
-    bar = tqdm(steps, desc="studies", unit="study", disable=not show_progress)
-    for step in bar:
-        if step == "invariance":
-            n = min(INVARIANCE_IMAGES, len(examples))
-            runs = [invariance(model, examples[:n], labels[:n], t) for t in ("translate", "scale", "rotate")]
-            path = folder / "fig5_invariance.png"
-            render_invariance(runs, path)
-            result.captions[path] = (
-                f"{n} examples shifted vertically, zoomed and turned; per amount, the Euclidean distance between "
-                f"the features of the original and the transformed image at {runs[0].layers[0]} and "
-                f"{runs[0].layers[-1]} (the paper's layers 1 and 7), and the probability of the true class"
-            )
-        elif step == "filters":
-            images = torch.stack([data[i][0] for i in range(min(FILTER_IMAGES, len(data)))])
-            report = filters(model, "conv1", data=images)
-            path = folder / "fig6_filters.png"
-            report.render(path)
-            dead = int(report.dead.sum()) if report.dead is not None else 0
-            result.captions[path] = (
-                f"The first layer's {len(report.norm)} filters, each stretched to its own range, and their spectral "
-                f"concentration (share of energy in the 4 strongest DFT coefficients; white noise "
-                f"{report.noise_concentration:.2f}, a Gabor about 0.86): mean {report.mean_concentration:.2f}, "
-                f"{int(report.unstructured.sum())} unstructured, {dead} dead on {len(images)} test images"
-            )
-        elif step == "generalisation":
-            from zfaccel.analysis import GeneralisationResult
-            from zfaccel.demo.generalisation_record import RECORD
-
-            record = GeneralisationResult.load(RECORD)
-            path = folder / "generalisation.png"
-            record.render(path)
-            result.captions[path] = (
-                "A new softmax on the frozen model's penultimate features against the same network trained from "
-                f"scratch, on {record.num_classes} generated digit classes it never saw, with 1 to 30 examples per "
-                "class (the record shipped with the model: python -m zfaccel.demo.generalisation_record rebuilds it)"
-            )
-        else:
-            from zfaccel.demo import shapes
-
-            stars = shapes.part_images("star", PART_IMAGES, centred=True)
-            table = correspondence(model, stars.images, stars.parts)
-            path = folder / "table1_correspondence.png"
-            table.render(path)
-            result.captions[path] = (
-                f"{PART_IMAGES} centred stars; each tip covered by a grey square in turn. Lower means covering that "
-                "part changes the features more alike across images; the last column covers random squares."
-            )
+    steps = [lambda: _invariance_figure(folder, model, examples, labels), lambda: _filters_figure(folder, model, data)]
+    if bundled_data:
+        steps.append(lambda: _correspondence_table(folder, model))
+    if bundled_model:
+        steps.append(lambda: _generalisation_curve(folder))
+    for step in tqdm(steps, desc="studies", unit="study", disable=not show_progress):
+        path, caption = step()
         result.studies.append(path)
+        result.captions[path] = caption
 
 
 def _write_index(result: DemoOutputs, layers_seen: int) -> Path:
