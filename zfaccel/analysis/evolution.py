@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from zfaccel.analysis.mosaic import GAP, grid, normalize_projection, resize, stretch
-from zfaccel.analysis.plotting import FONT, PAD, Label, line_px, mosaic_figure, save, text_px
 from zfaccel.analysis.topk import top_activations
 from zfaccel.atomic import replace_atomically
 from zfaccel.models.plain import split_model
+
+if TYPE_CHECKING:  # matplotlib loads only to draw: training records pictures without it
+    from matplotlib.figure import Figure
 
 
 class FeatureEvolution:
@@ -102,6 +104,8 @@ def render_evolution(record: str | os.PathLike, path: str | os.PathLike | None =
     """Fig. 4 from a FeatureEvolution .npz: a row per followed feature map, a column per epoch, each
     picture stretched to its own range and ``tile`` pixels square. Returns the Figure (matplotlib);
     writes it as a PNG to ``path`` when given."""
+    from zfaccel.analysis.plotting import FONT, PAD, Label, line_px, mosaic_figure, save, text_px
+
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
         raise ValueError(f"tile must be a positive int, got {tile!r}")
     with np.load(record) as data:
