@@ -164,37 +164,37 @@ def draw(rows_: list[RateRow], folder: Path) -> Path | None:
     keys = [k for k in speed_ if k in quality_]
     if not keys:
         return None
-    from zfaccel.analysis.plotting import new_figure, save
+    from matplotlib.lines import Line2D
 
-    fig = new_figure(8.5, 4.8, layout=None)
+    from zfaccel.analysis.plotting import CYCLE, FONT, SMALL, TITLE, new_figure, save
+
+    fig = new_figure(8.5, 4.8)
     ax = fig.add_subplot()
     # 16 settings: one colour per tau and one marker per drill-down share (a legend, not 16 labels
     # that overlap where settings land close together)
     taus = sorted({k.split(",")[0] for k in keys}, reverse=True)
     drills = sorted({k.partition(", ")[2] or "no drill-down" for k in keys})
-    colours, markers = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"], "osD^vP"
+    markers = "osD^vP"
     for k in keys:
         tau, _, drill = k.partition(", ")
-        ax.scatter(quality_[k], speed_[k], color=colours[taus.index(tau) % 5],
+        ax.scatter(quality_[k], speed_[k], color=CYCLE[taus.index(tau) % len(CYCLE)],
                    marker=markers[drills.index(drill or "no drill-down") % 6], s=36)  # fmt: skip
     if best is not None:
-        ax.annotate(f"default: {best}", (quality_[best], speed_[best]), fontsize=9, xytext=(-10, 18),
+        ax.annotate(f"default: {best}", (quality_[best], speed_[best]), fontsize=SMALL, xytext=(-10, 18),
                     textcoords="offset points", ha="right", arrowprops={"arrowstyle": "->", "lw": 0.8})  # fmt: skip
-    from matplotlib.lines import Line2D
 
     def key(colour: str, marker: str, label: str) -> Line2D:
         return Line2D([], [], color=colour, marker=marker, linestyle="", label=label)
 
-    handles = [key(colours[i % 5], "o", t) for i, t in enumerate(taus)]
+    handles = [key(CYCLE[i % len(CYCLE)], "o", t) for i, t in enumerate(taus)]
     handles += [key("grey", markers[i % 6], d) for i, d in enumerate(drills)]
-    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.legend(handles=handles, fontsize=FONT, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.axvline(SSIM_BAR, color="tab:red", linestyle="--", linewidth=1)
     ax.axhline(SPEED_BAR, color="tab:red", linestyle=":", linewidth=1)
     ax.margins(x=0.08, y=0.12)
-    ax.set_xlabel("mean SSIM of the probability map against the exact one (bundled model, worst stride)", fontsize=9)
-    ax.set_ylabel("speed-up over full re-inference\n(ZFNet 224 px, window 32 stride 8)", fontsize=9)
-    ax.set_title("Approximate occlusion: speed against quality (red: the bars, SSIM 0.9 and 10x)", fontsize=10)
-    fig.tight_layout()
+    ax.set_xlabel("mean SSIM of the probability map against the exact one (bundled model, worst stride)", fontsize=FONT)
+    ax.set_ylabel("speed-up over full re-inference\n(ZFNet 224 px, window 32 stride 8)", fontsize=FONT)
+    ax.set_title("Approximate occlusion: speed against quality (red: the bars, SSIM 0.9 and 10x)", fontsize=TITLE)
     path = Path(folder) / "occlusion_approx.png"
     save(fig, path)
     return path
