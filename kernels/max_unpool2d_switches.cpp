@@ -3,113 +3,326 @@
 // Every pooled value goes to the input position its switch names, and values
 // that land on the same position (overlapping windows, e.g. ZFNet's 3x3 stride
 // 2) are summed, in one fixed order and without atomics: identical bits on
-// every run and any thread count. NCHW: a thread owns whole planes (see
-// unpool_nchw); NHWC: a thread owns output rows and gathers, per position, the
-// windows that cover it, with the inner loop over channels.
+// every run and any thread count. Both layouts gather: each input position
+// sums, over the windows that cover it, the pooled value where the switch names
+// it, 16 lanes at a time (simd_cpu.h). NCHW: items are bands of input rows of
+// a plane, lanes run along the row (NchwUnpool); NHWC: items are input rows of
+// an image, lanes run over channels (unpool_nhwc). Items are scheduled
+// dynamically, so a thread slowed by another process takes fewer of them.
 #include <algorithm>
 #include <array>
 #include <type_traits>
 #include <vector>
 
+#include <omp.h>
+
 #include "dtype_cpu.h"
 #include "kernels.h"
 #include "pool_shape.h"
+#include "simd_cpu.h"
 
 namespace zfaccel {
 namespace {
 
-// NCHW: a thread owns whole planes. It adds each pooled value, in pooled
-// row-major order, at the position its switch names in a zeroed plane buffer
-// (48 KB for a ZFNet conv1 map: cache-resident), then writes the plane to the
-// output once, with ReLU and the dtype conversion. No two threads share a
-// plane and no atomics: identical bits on every run. Measured single-threaded
-// on (16, 96, 110, 110) float32 3x3/2: 11.6 ms, where zeroing and rectifying
-// the output in place costs 13.3 ms (two extra passes over 74 MB), a ring of
-// rows 19.6 ms and a vectorised row gather 18 ms (per-row setup).
+// Input rows cut into bands per plane, as the pool does (see plan_bands there):
+// enough items for dynamic scheduling, and a band's buffers in L2.
+struct UnpoolBands {
+  int64_t per_plane, items;
+};
+
+inline UnpoolBands plan_unpool_bands(int64_t planes, int64_t rows, int64_t row_len, int nt) {
+  const int64_t for_threads = (8 * static_cast<int64_t>(nt) + planes - 1) / planes;
+  const int64_t rows_in_cache = std::max<int64_t>(1, (32 << 10) / std::max<int64_t>(row_len, 1));
+  const int64_t for_cache = (rows + rows_in_cache - 1) / rows_in_cache;
+  const int64_t per_plane = std::min<int64_t>(rows, std::max<int64_t>({1, for_threads, for_cache}));
+  return {per_plane, planes * per_plane};
+}
+
+// NCHW unpooling as a gather, one input row at a time, in stride phases: slot j
+// of phase r is input column j * sw + r. The pooled value at column ow reaches,
+// through tap kw, phase r(kw) at slot ow + q(kw), so for one phase every tap is
+// the pooled row shifted by q: a block of 16 slots sums, over the pooled rows
+// covering the input row and their taps, select(switch == tap, value, 0), in
+// registers. The pooled rows of a band are first widened into padded buffers
+// (value, int32 switch; 0 and 255 outside the row), so every load is whole and
+// none straddles a recent store. Order of the sum per position: pooled rows
+// ascending, then pooled columns ascending (taps descending), from +0: the
+// order the scatter of earlier versions used, so results keep their bits.
+template <typename T>
+class NchwUnpool {
+  using K = Lanes<T>;
+  using S = typename T::storage;
+  using A = typename T::acc;
+  using V = typename K::V;
+  using I = typename K::I;
+  static constexpr int64_t L = K::L;
+
+  struct Tap {
+    int32_t code;  // kh * kw_size + kw
+    int64_t shift;  // pooled column = slot - shift
+  };
+  struct Cover {
+    int64_t oh, kh;
+  };
+
+ public:
+  NchwUnpool(const PoolShape& g, int64_t max_pooled_rows)
+      : g_(g), slots_(round_up((g.w + g.sw - 1) / g.sw, L)) {
+    int64_t qmin = 0, qmax = 0;
+    for (int64_t r = 0; r < g.sw; ++r) by_phase_.emplace_back();
+    for (int64_t kw = g.kw - 1; kw >= 0; --kw) {
+      const int64_t t = kw * g.dw - g.pw;
+      const int64_t q = floor_div(t, g.sw);
+      by_phase_[t - q * g.sw].push_back({static_cast<int32_t>(kw), q});
+      qmin = std::min(qmin, q);
+      qmax = std::max(qmax, q);
+    }
+    // Pooled column ow sits at lead_ + ow; slots read columns slot - q.
+    lead_ = round_up(qmax + 1, L);
+    row_len_ = lead_ + round_up(std::max(slots_ - qmin, g.ow), L) + L;
+    for (int64_t ih = 0; ih < g.h; ++ih) {
+      cover_start_.push_back(cover_.size());
+      for (int64_t kh = g.kh - 1; kh >= 0; --kh) {  // kh descending: oh ascending
+        const int64_t num = ih + g.ph - kh * g.dh;
+        if (num < 0 || num % g.sh != 0 || num / g.sh >= g.oh) continue;
+        cover_.push_back({num / g.sh, kh});
+      }
+    }
+    cover_start_.push_back(cover_.size());
+    yv_.assign(max_pooled_rows * row_len_, A(0));
+    sv_.assign(max_pooled_rows * row_len_, 255);
+    phase_.assign(g.sw * slots_, A(0));
+  }
+
+  // Pooled rows that input rows [ih0, ih1) read: [first, last).
+  void pooled_rows(int64_t ih0, int64_t ih1, int64_t& first, int64_t& last) const {
+    first = g_.oh;
+    last = 0;
+    for (size_t c = cover_start_[ih0]; c < cover_start_[ih1]; ++c) {
+      first = std::min(first, cover_[c].oh);
+      last = std::max(last, cover_[c].oh + 1);
+    }
+  }
+
+  void band(const S* yp, const uint8_t* sp, int64_t ih0, int64_t ih1, S* xp, bool use_relu) {
+    int64_t first, last;
+    pooled_rows(ih0, ih1, first, last);
+    for (int64_t oh = first; oh < last; ++oh) widen(yp + oh * g_.ow, sp + oh * g_.ow, (oh - first) * row_len_);
+    const bool fixed = L > 1 && g_.sw == 2 && g_.dw == 1 && g_.pw == 0;
+    S* const x_end = xp + ih1 * g_.w;  // the band's last element + 1
+    for (int64_t ih = ih0; ih < ih1; ++ih) {
+      if (fixed && g_.kw == 3) {
+        gather_s2<3>(ih, first, xp + ih * g_.w, x_end, use_relu);
+      } else if (fixed && g_.kw == 2) {
+        gather_s2<2>(ih, first, xp + ih * g_.w, x_end, use_relu);
+      } else {
+        gather(ih, first);
+        write_row(xp + ih * g_.w, use_relu);
+      }
+    }
+  }
+
+ private:
+  void widen(const S* y, const uint8_t* s, int64_t at) {
+    A* yb = yv_.data() + at + lead_;
+    int32_t* sb = sv_.data() + at + lead_;
+    for (int64_t i = 0; i < g_.ow; i += L) {
+      const int64_t left = g_.ow - i;
+      const V v = left >= L ? K::load_s(y + i) : load_s_n<K>(y + i, left);
+      const I c = left >= L ? K::load_switch(s + i) : load_switch_n<K>(s + i, left);
+      K::store(yb + i, v);
+      std::memcpy(sb + i, &c, sizeof c);
+    }
+  }
+
+  // The stride-2 pools of ZFNet (3x3/2) and VGG (2x2/2), no padding or
+  // dilation: taps known at compile time, both phases summed in registers and
+  // interleaved straight into the output row (a third of the generic path's
+  // time: no per-pass loop setup, no accumulator round trips).
+  // A row's last block may be written whole when it ends inside the band: it
+  // spills into the rows below, which this thread writes next (rows ascend),
+  // so the spill is overwritten; the band's last block is copied to length.
+  template <int KW>
+  void gather_s2(int64_t ih, int64_t first, S* x, const S* x_end, bool use_relu) {
+    const int64_t w = g_.w;
+    for (int64_t j = 0; 2 * j < w; j += L) {
+      V e = K::zero(), o = K::zero();
+      for (size_t c = cover_start_[ih]; c < cover_start_[ih + 1]; ++c) {
+        const int64_t at = (cover_[c].oh - first) * row_len_ + lead_ + j;
+        const int32_t base = static_cast<int32_t>(cover_[c].kh * KW);
+        // Taps descending: pooled columns ascending at each position.
+        for (int kw = KW - 1; kw >= 0; --kw) {
+          const int64_t q = kw / 2;
+          I sw;
+          std::memcpy(&sw, sv_.data() + at - q, sizeof sw);
+          const V v = K::select(K::equal(sw, K::splati(base + kw)), K::load(yv_.data() + at - q), K::zero());
+          if (kw % 2 == 0) {
+            e += v;
+          } else {
+            o += v;
+          }
+        }
+      }
+      if (x + 2 * j + 2 * L <= x_end) {
+        K::interleave2_round(e, o, use_relu, x + 2 * j);
+      } else {
+        S tmp[2 * L];
+        K::interleave2_round(e, o, use_relu, tmp);
+        std::copy(tmp, tmp + (w - 2 * j), x + 2 * j);
+      }
+    }
+  }
+
+  void gather(int64_t ih, int64_t first) {
+    A* ph = phase_.data();
+    const int64_t n = g_.sw * slots_;
+    for (int64_t j = 0; j < n; j += L) K::store(ph + j, K::zero());
+    // Pooled rows ascending, taps descending: the order of the sum (see above).
+    // Each pass runs over a phase's whole row; the accumulator block it loads is
+    // the one it stored a pass earlier, at the same address (forwarded).
+    for (size_t c = cover_start_[ih]; c < cover_start_[ih + 1]; ++c) {
+      const int64_t at = (cover_[c].oh - first) * row_len_ + lead_;
+      const int32_t base = static_cast<int32_t>(cover_[c].kh * g_.kw);
+      for (int64_t r = 0; r < g_.sw; ++r) {
+        A* out = ph + r * slots_;
+        for (const Tap& t : by_phase_[r]) {
+          const A* yr = yv_.data() + at - t.shift;
+          const int32_t* sr = sv_.data() + at - t.shift;
+          const I code = K::splati(base + t.code);
+          for (int64_t j = 0; j < slots_; j += L) {
+            I sw;
+            std::memcpy(&sw, sr + j, sizeof sw);
+            K::store(out + j, K::load(out + j) + K::select(K::equal(sw, code), K::load(yr + j), K::zero()));
+          }
+        }
+      }
+    }
+  }
+
+  void write_row(S* x, bool use_relu) {
+    const A* ph = phase_.data();
+    const int64_t w = g_.w;
+    if (g_.sw == 2 && L > 1) {
+      for (int64_t j = 0; 2 * j < w; j += L) {
+        if (2 * j + 2 * L <= w) {
+          K::interleave2_round(ph + j, ph + slots_ + j, use_relu, x + 2 * j);
+        } else {
+          S tmp[2 * L];
+          K::interleave2_round(ph + j, ph + slots_ + j, use_relu, tmp);
+          std::copy(tmp, tmp + (w - 2 * j), x + 2 * j);
+        }
+      }
+      return;
+    }
+    for (int64_t iw = 0; iw < w; ++iw) {
+      const A v = ph[(iw % g_.sw) * slots_ + iw / g_.sw];
+      x[iw] = T::store(use_relu ? relu(v) : v);
+    }
+  }
+
+  const PoolShape g_;
+  const int64_t slots_;  // phase slots per input row, whole vectors
+  int64_t lead_ = 0, row_len_ = 0;
+  std::vector<std::vector<Tap>> by_phase_;  // per phase, taps in descending kw
+  std::vector<Cover> cover_;                 // per input row, its pooled rows ascending
+  std::vector<size_t> cover_start_;
+  std::vector<A> yv_, phase_;
+  std::vector<int32_t> sv_;
+};
+
 template <typename T>
 void unpool_nchw(const PoolShape& shape, const void* yv, const uint8_t* sp, void* xv, bool use_relu, int nt) {
   using S = typename T::storage;
-  using A = typename T::acc;
   const S* y = static_cast<const S*>(yv);
   S* x = static_cast<S*>(xv);
-  const int64_t planes = shape.n * shape.c;
-  // Per switch value, the row and column offsets of its tap; values outside
-  // the window get a row offset that fails the bounds test below, so they are
-  // dropped (the ops validate switches before they get here).
-  std::array<int64_t, 256> tap_row, tap_col;
-  for (int v = 0; v < 256; ++v) {
-    const bool ok = v < shape.kh * shape.kw;
-    tap_row[v] = ok ? (v / shape.kw) * shape.dh : -(int64_t(1) << 40);
-    tap_col[v] = ok ? (v % shape.kw) * shape.dw : 0;
+  const UnpoolBands bands = plan_unpool_bands(shape.n * shape.c, shape.h, shape.w, nt);
+  const NchwUnpool<T> probe(shape, 0);
+  int64_t max_rows = 0;  // pooled rows of the tallest band
+  for (int64_t b = 0; b < bands.per_plane; ++b) {
+    int64_t first, last;
+    probe.pooled_rows(b * shape.h / bands.per_plane, (b + 1) * shape.h / bands.per_plane, first, last);
+    max_rows = std::max(max_rows, last - first);
   }
+  // Dynamic scheduling, as in the pool: a thread slowed by another process
+  // takes fewer items instead of holding the others at the barrier.
 #pragma omp parallel num_threads(nt)
   {
-    const PoolShape g = shape;  // private: uint8 stores could alias a shared one
-    const int64_t hw = g.h * g.w;
-    std::vector<A> plane(hw);
-    A* __restrict__ acc = plane.data();
-#pragma omp for schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      const S* yp = y + p * g.oh * g.ow;
-      const uint8_t* spp = sp + p * g.oh * g.ow;
-      std::fill(acc, acc + hw, A(0));
-      for (int64_t oh = 0; oh < g.oh; ++oh) {
-        const int64_t row0 = oh * g.sh - g.ph;
-        for (int64_t ow = 0; ow < g.ow; ++ow) {
-          const uint8_t v = spp[oh * g.ow + ow];
-          const int64_t ih = row0 + tap_row[v];
-          const int64_t iw = ow * g.sw - g.pw + tap_col[v];
-          // Unsigned compares: one test per side catches negatives too.
-          if (static_cast<uint64_t>(ih) < static_cast<uint64_t>(g.h) &&
-              static_cast<uint64_t>(iw) < static_cast<uint64_t>(g.w))
-            acc[ih * g.w + iw] += T::load(yp[oh * g.ow + ow]);
-        }
-      }
-      S* xp = x + p * hw;
-      for (int64_t i = 0; i < hw; ++i) xp[i] = T::store(use_relu ? relu(acc[i]) : acc[i]);
+    NchwUnpool<T> unpool(shape, max_rows);
+    const PoolShape g = shape;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < bands.items; ++item) {
+      const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
+      const int64_t ih0 = b * g.h / bands.per_plane, ih1 = (b + 1) * g.h / bands.per_plane;
+      unpool.band(y + p * g.oh * g.ow, sp + p * g.oh * g.ow, ih0, ih1, x + p * g.h * g.w, use_relu);
     }
   }
 }
 
+// NHWC: an item is one input row of one image; per position, the windows that
+// cover it (pooled rows, then columns, ascending) add their value where the
+// switch names this position, 16 channels at a time.
 template <typename T>
 void unpool_nhwc(const PoolShape& shape, const void* yv, const uint8_t* sp, void* xv, bool use_relu, int nt) {
+  using K = Lanes<T>;
   using S = typename T::storage;
   using A = typename T::acc;
+  using V = typename K::V;
+  using I = typename K::I;
+  constexpr int64_t L = K::L;
   const S* y = static_cast<const S*>(yv);
   S* x = static_cast<S*>(xv);
-  const int64_t C = shape.c;
-#pragma omp parallel num_threads(nt)
-  {
-    // A private copy: stores through uint8_t pointers may alias a shared g,
-    // which would force every loop bound to be re-read from memory.
-    const PoolShape g = shape;
-    std::vector<A> acc(C);
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t n = 0; n < g.n; ++n)
-      for (int64_t h = 0; h < g.h; ++h) {
-        int64_t oh_lo, oh_hi;
-        covering(h, g.ph, g.kh, g.sh, g.dh, g.oh, oh_lo, oh_hi);
-        for (int64_t w = 0; w < g.w; ++w) {
-          std::fill(acc.begin(), acc.end(), A(0));
-          int64_t ow_lo, ow_hi;
-          covering(w, g.pw, g.kw, g.sw, g.dw, g.ow, ow_lo, ow_hi);
-          for (int64_t oh = oh_lo; oh <= oh_hi; ++oh) {
-            const int64_t offh = h + g.ph - oh * g.sh;
-            if (offh % g.dh != 0) continue;
-            for (int64_t ow = ow_lo; ow <= ow_hi; ++ow) {
-              const int64_t offw = w + g.pw - ow * g.sw;
-              if (offw % g.dw != 0) continue;
-              const uint8_t code = static_cast<uint8_t>((offh / g.dh) * g.kw + offw / g.dw);
-              const int64_t o = ((n * g.oh + oh) * g.ow + ow) * C;
-              const S* yo = y + o;
-              const uint8_t* so = sp + o;
-              for (int64_t c = 0; c < C; ++c) acc[c] += so[c] == code ? T::load(yo[c]) : A(0);
-            }
+  const PoolShape g = shape;
+  const int64_t C = g.c;
+  // Per input column, the pooled columns covering it (ascending) and their kw.
+  std::vector<std::pair<int64_t, int64_t>> wcover;
+  std::vector<size_t> wstart;
+  for (int64_t iw = 0; iw < g.w; ++iw) {
+    wstart.push_back(wcover.size());
+    for (int64_t kw = g.kw - 1; kw >= 0; --kw) {
+      const int64_t num = iw + g.pw - kw * g.dw;
+      if (num >= 0 && num % g.sw == 0 && num / g.sw < g.ow) wcover.push_back({num / g.sw, kw});
+    }
+  }
+  wstart.push_back(wcover.size());
+  // Per thread, one position's channel sums (padded to whole vectors).
+  const int64_t cp = round_up(C, L);
+  std::vector<std::vector<A>> accs(nt, std::vector<A>(cp));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t item = 0; item < g.n * g.h; ++item) {
+    const int64_t n = item / g.h, ih = item % g.h;
+    std::pair<int64_t, int64_t> hcover[kMaxWindow];
+    int64_t hn = 0;
+    for (int64_t kh = g.kh - 1; kh >= 0; --kh) {
+      const int64_t num = ih + g.ph - kh * g.dh;
+      if (num >= 0 && num % g.sh == 0 && num / g.sh < g.oh) hcover[hn++] = {num / g.sh, kh};
+    }
+    A* acc = accs[omp_get_thread_num()].data();
+    for (int64_t iw = 0; iw < g.w; ++iw) {
+      for (int64_t c = 0; c < cp; c += L) K::store(acc + c, K::zero());
+      for (int64_t a = 0; a < hn; ++a)
+        for (size_t b = wstart[iw]; b < wstart[iw + 1]; ++b) {
+          const int64_t o = ((n * g.oh + hcover[a].first) * g.ow + wcover[b].first) * C;
+          const S* yo = y + o;
+          const uint8_t* so = sp + o;
+          const I code = K::splati(static_cast<int32_t>(hcover[a].second * g.kw + wcover[b].second));
+          for (int64_t c = 0; c < C; c += L) {
+            const int64_t left = C - c;
+            const V v = left >= L ? K::load_s(yo + c) : load_s_n<K>(yo + c, left);
+            const I s = left >= L ? K::load_switch(so + c) : load_switch_n<K>(so + c, left);
+            K::store(acc + c, K::load(acc + c) + K::select(K::equal(s, code), v, K::zero()));
           }
-          S* xo = x + ((n * g.h + h) * g.w + w) * C;
-          for (int64_t c = 0; c < C; ++c) xo[c] = T::store(use_relu ? relu(acc[c]) : acc[c]);
+        }
+      S* out = x + ((n * g.h + ih) * g.w + iw) * C;
+      for (int64_t c = 0; c < C; c += L) {
+        V v = K::load(acc + c);
+        if (use_relu) v = K::relu(v);
+        if (C - c >= L) {
+          K::store_round(out + c, v);
+        } else {
+          store_round_n<K>(out + c, v, C - c);
         }
       }
+    }
   }
 }
 
