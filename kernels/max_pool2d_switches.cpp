@@ -15,6 +15,7 @@
 #include <limits>
 #include <vector>
 
+#include "bands_cpu.h"
 #include "dtype_cpu.h"
 #include "kernels.h"
 #include "pool_shape.h"
@@ -28,22 +29,6 @@ inline void take(A v, int32_t code, A& m, int32_t& s) {
   const bool up = (v > m) | is_nan(v);
   m = up ? v : m;
   s = up ? code : s;
-}
-
-// Work items: a plane's output rows cut into bands, so a few large planes still
-// give every thread several items, and a band's buffers stay in L2 (below about
-// 256 KB: 32 K pooled values); a band recomputes at most kh - 1 input rows it
-// shares with the band above (one for ZFNet's 3x3/2: 1/27 of a 55-row plane).
-struct Bands {
-  int64_t per_plane, items;
-};
-
-inline Bands plan_bands(int64_t planes, int64_t rows, int64_t row_len, int nt) {
-  const int64_t for_threads = (8 * static_cast<int64_t>(nt) + planes - 1) / planes;
-  const int64_t rows_in_cache = std::max<int64_t>(1, (32 << 10) / std::max<int64_t>(row_len, 1));
-  const int64_t for_cache = (rows + rows_in_cache - 1) / rows_in_cache;
-  const int64_t per_plane = std::min<int64_t>(rows, std::max<int64_t>({1, for_threads, for_cache}));
-  return {per_plane, planes * per_plane};
 }
 
 // NCHW pooling, separable and exact, over a band of output rows of one plane,
@@ -215,12 +200,13 @@ void pool_nchw(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
   using S = typename T::storage;
   const S* x = static_cast<const S*>(xv);
   S* y = static_cast<S*>(yv);
-  const Bands bands = plan_bands(shape.n * shape.c, shape.oh, shape.sh * shape.w, nt);
+  const Bands bands(shape.n * shape.c, shape.oh, shape.sh * shape.w, nt);
   const S* end = x + shape.n * shape.c * shape.h * shape.w;
   int64_t max_rows = 0;  // input rows of the tallest band
   for (int64_t b = 0; b < bands.per_plane; ++b) {
-    int64_t first, last;
-    NchwPool<T>::input_rows(shape, b * shape.oh / bands.per_plane, (b + 1) * shape.oh / bands.per_plane, first, last);
+    int64_t oh0, oh1, first, last;
+    bands.rows_of(b, shape.oh, oh0, oh1);
+    NchwPool<T>::input_rows(shape, oh0, oh1, first, last);
     max_rows = std::max(max_rows, last - first);
   }
   // Dynamic scheduling: when another process takes part of a core, the other
@@ -232,7 +218,8 @@ void pool_nchw(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < bands.items; ++item) {
       const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
-      const int64_t oh0 = b * g.oh / bands.per_plane, oh1 = (b + 1) * g.oh / bands.per_plane;
+      int64_t oh0, oh1;
+      bands.rows_of(b, g.oh, oh0, oh1);
       pool.band(x + p * g.h * g.w, oh0, oh1, y + p * g.oh * g.ow, sp + p * g.oh * g.ow, use_relu);
     }
   }

@@ -16,6 +16,7 @@
 
 #include <omp.h>
 
+#include "bands_cpu.h"
 #include "dtype_cpu.h"
 #include "kernels.h"
 #include "pool_shape.h"
@@ -23,20 +24,6 @@
 
 namespace zfaccel {
 namespace {
-
-// Input rows cut into bands per plane, as the pool does (see plan_bands there):
-// enough items for dynamic scheduling, and a band's buffers in L2.
-struct UnpoolBands {
-  int64_t per_plane, items;
-};
-
-inline UnpoolBands plan_unpool_bands(int64_t planes, int64_t rows, int64_t row_len, int nt) {
-  const int64_t for_threads = (8 * static_cast<int64_t>(nt) + planes - 1) / planes;
-  const int64_t rows_in_cache = std::max<int64_t>(1, (32 << 10) / std::max<int64_t>(row_len, 1));
-  const int64_t for_cache = (rows + rows_in_cache - 1) / rows_in_cache;
-  const int64_t per_plane = std::min<int64_t>(rows, std::max<int64_t>({1, for_threads, for_cache}));
-  return {per_plane, planes * per_plane};
-}
 
 // NCHW unpooling as a gather, one input row at a time, in stride phases: slot j
 // of phase r is input column j * sw + r. The pooled value at column ow reaches,
@@ -235,12 +222,13 @@ void unpool_nchw(const PoolShape& shape, const void* yv, const uint8_t* sp, void
   using S = typename T::storage;
   const S* y = static_cast<const S*>(yv);
   S* x = static_cast<S*>(xv);
-  const UnpoolBands bands = plan_unpool_bands(shape.n * shape.c, shape.h, shape.w, nt);
+  const Bands bands(shape.n * shape.c, shape.h, shape.w, nt);
   const NchwUnpool<T> probe(shape, 0);
   int64_t max_rows = 0;  // pooled rows of the tallest band
   for (int64_t b = 0; b < bands.per_plane; ++b) {
-    int64_t first, last;
-    probe.pooled_rows(b * shape.h / bands.per_plane, (b + 1) * shape.h / bands.per_plane, first, last);
+    int64_t ih0, ih1, first, last;
+    bands.rows_of(b, shape.h, ih0, ih1);
+    probe.pooled_rows(ih0, ih1, first, last);
     max_rows = std::max(max_rows, last - first);
   }
   // Dynamic scheduling, as in the pool: a thread slowed by another process
@@ -252,7 +240,8 @@ void unpool_nchw(const PoolShape& shape, const void* yv, const uint8_t* sp, void
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < bands.items; ++item) {
       const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
-      const int64_t ih0 = b * g.h / bands.per_plane, ih1 = (b + 1) * g.h / bands.per_plane;
+      int64_t ih0, ih1;
+      bands.rows_of(b, g.h, ih0, ih1);
       unpool.band(y + p * g.oh * g.ow, sp + p * g.oh * g.ow, ih0, ih1, x + p * g.h * g.w, use_relu);
     }
   }

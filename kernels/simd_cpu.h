@@ -256,16 +256,21 @@ typename K::I load_switch_n(const uint8_t* p, int64_t n) {
     return tails::load_switch_n<K>(p, n);
   }
 }
+// The first n of 16 storage elements in tmp, to p.
+template <typename S>
+void store_first_n(S* p, const S* tmp, int64_t n) {
+  if constexpr (sizeof(S) == 4) {
+    _mm512_mask_storeu_ps(p, first_n(n), _mm512_loadu_ps(tmp));
+  } else {
+    _mm256_mask_storeu_epi16(p, first_n(n), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp)));
+  }
+}
 template <typename K>
 void store_exact_n(typename K::S* p, typename K::V v, int64_t n) {
   if constexpr (K::L == 16) {
     typename K::S tmp[16];
     K::store_exact(tmp, v);
-    if constexpr (sizeof(typename K::S) == 4) {
-      _mm512_mask_storeu_ps(p, first_n(n), _mm512_loadu_ps(tmp));
-    } else {
-      _mm256_mask_storeu_epi16(p, first_n(n), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp)));
-    }
+    store_first_n(p, tmp, n);
   } else {
     tails::store_exact_n<K>(p, v, n);
   }
@@ -275,11 +280,7 @@ void store_round_n(typename K::S* p, typename K::V v, int64_t n) {
   if constexpr (K::L == 16) {
     typename K::S tmp[16];
     K::store_round(tmp, v);
-    if constexpr (sizeof(typename K::S) == 4) {
-      _mm512_mask_storeu_ps(p, first_n(n), _mm512_loadu_ps(tmp));
-    } else {
-      _mm256_mask_storeu_epi16(p, first_n(n), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp)));
-    }
+    store_first_n(p, tmp, n);
   } else {
     tails::store_round_n<K>(p, v, n);
   }
