@@ -31,7 +31,8 @@ class PoolBenchCase:
 
 
 def pool_cases(device: torch.device, quick: bool) -> list[PoolBenchCase]:
-    """CPU: the issue's (16, 96, 110, 110) ZFNet conv1 pool (3x3/2, ceil_mode) first; GPU: batch 256."""
+    """CPU: the (16, 96, 110, 110) ZFNet conv1 pool (3x3/2, ceil_mode) first, in both layouts and
+    float32 and bfloat16; GPU: batch 256."""
     f32, bf16 = torch.float32, torch.bfloat16
     if device.type == "cuda":
         cases = [
@@ -48,6 +49,7 @@ def pool_cases(device: torch.device, quick: bool) -> list[PoolBenchCase]:
         PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, f32, "nchw"),
         PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, bf16, "nchw"),
         PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, f32, "channels_last"),
+        PoolBenchCase("zfnet_pool1", (16, 96, 110, 110), 3, 2, True, bf16, "channels_last"),
         PoolBenchCase("zfnet_pool2", (16, 256, 26, 26), 3, 2, True, f32, "nchw"),
         PoolBenchCase("vgg_pool1", (8, 64, 224, 224), 2, 2, False, f32, "nchw"),
     ]
@@ -60,3 +62,32 @@ def our_backends(device: torch.device) -> list[str]:
 
     candidates = ("triton", "native") if device.type == "cuda" else ("native",)
     return [b for b in candidates if why_unavailable(b, device) is None]
+
+
+def switch_row(op: str, case: PoolBenchCase, anchor: str, calls: tuple, min_bytes: int, device: torch.device,
+               roofline_gbs: float, warmup: int, reps: int, under_load: bool):  # fmt: skip
+    """A Row for one switch-op case: the anchor ("torch") and our backends timed in interleaved rounds
+    (minimum of each), then again while another process keeps a core busy when ``under_load``."""
+    from zfaccel.bench.results import Row
+    from zfaccel.bench.timing import busy_core, measure_interleaved
+
+    reference, ours = calls
+    fns = {"torch": reference, **ours}
+    quiet = measure_interleaved(fns, device, warmup, reps)
+    loaded: dict[str, float] = {}
+    if under_load:
+        with busy_core():
+            loaded = measure_interleaved(fns, device, warmup, reps)
+    return Row(
+        op=op,
+        case=case.name,
+        shape=str(case.shape),
+        dtype=case.dtype_name,
+        layout=case.layout,
+        reference=anchor,
+        reference_ms=quiet.pop("torch"),
+        ours_ms=quiet,
+        min_bytes=min_bytes,
+        roofline_gbs=roofline_gbs,
+        loaded_ms=loaded,
+    )

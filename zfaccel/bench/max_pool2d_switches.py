@@ -6,9 +6,8 @@ import torch
 import torch.nn.functional as F
 
 import zfaccel
-from zfaccel.bench.cases import PoolBenchCase, our_backends
+from zfaccel.bench.cases import PoolBenchCase, our_backends, switch_row
 from zfaccel.bench.results import Row
-from zfaccel.bench.timing import measure
 from zfaccel.geometry import PoolGeometry
 
 ANCHOR = "aten max_pool2d(return_indices=True)"
@@ -31,17 +30,7 @@ def calls(case: PoolBenchCase, device: torch.device) -> tuple:
     return reference, ours
 
 
-def run(case: PoolBenchCase, device: torch.device, roofline_gbs: float, warmup: int, reps: int) -> Row:
-    reference, ours = calls(case, device)
-    return Row(
-        op="max_pool2d_switches",
-        case=case.name,
-        shape=str(case.shape),
-        dtype=case.dtype_name,
-        layout=case.layout,
-        reference=ANCHOR,
-        reference_ms=measure(reference, device, warmup, reps).median_ms,
-        ours_ms={b: measure(fn, device, warmup, reps).median_ms for b, fn in ours.items()},
-        min_bytes=min_bytes(case),
-        roofline_gbs=roofline_gbs,
-    )
+def run(case: PoolBenchCase, device: torch.device, roofline_gbs: float, warmup: int, reps: int,
+        under_load: bool = False) -> Row:  # fmt: skip
+    return switch_row("max_pool2d_switches", case, ANCHOR, calls(case, device), min_bytes(case), device, roofline_gbs,
+                      warmup, reps, under_load)  # fmt: skip

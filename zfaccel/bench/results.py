@@ -27,9 +27,11 @@ class Row:
     layout: str
     reference: str  # what the anchor is, e.g. "aten max_pool2d(return_indices=True)"
     reference_ms: float
-    ours_ms: dict[str, float] = field(default_factory=dict)  # backend -> median ms
+    ours_ms: dict[str, float] = field(default_factory=dict)  # backend -> ms (median, or min of interleaved rounds)
     min_bytes: int = 0  # fewest bytes the op must move (inputs read once, outputs written once)
     roofline_gbs: float = 0.0
+    # With another process keeping one core busy: "torch" (the anchor) and each backend -> ms.
+    loaded_ms: dict[str, float] = field(default_factory=dict)
 
     def best(self) -> tuple[str, float]:
         return min(self.ours_ms.items(), key=lambda kv: kv[1])
@@ -42,6 +44,14 @@ class Row:
 
     def roofline_pct(self) -> float:
         return 100.0 * self.gbs(self.best()[1]) / self.roofline_gbs if self.roofline_gbs else float("nan")
+
+    def slowdowns(self) -> tuple[float, float] | None:
+        """(ours, the anchor's) time under load over time on a quiet machine, for our best backend;
+        None when the row was not measured under load."""
+        name = self.best()[0]
+        if name not in self.loaded_ms or "torch" not in self.loaded_ms:
+            return None
+        return self.loaded_ms[name] / self.ours_ms[name], self.loaded_ms["torch"] / self.reference_ms
 
 
 @dataclass
@@ -130,8 +140,11 @@ def _record(r: Row | RateRow) -> dict:
         speedup = r.speedup()
         return {**asdict(r), "kind": "rate", "speedup": None if speedup is None else round(speedup, 3),
                 "best_variant": r.best()[0]}  # fmt: skip
+    slow = r.slowdowns()
+    under_load = None if slow is None else {"ours": round(slow[0], 2), "torch": round(slow[1], 2)}
     return {**asdict(r), "kind": "time", "speedup": round(r.speedup(), 3), "best_backend": r.best()[0],
-            "gbs": round(r.gbs(r.best()[1]), 2), "roofline_pct": round(r.roofline_pct(), 1)}  # fmt: skip
+            "gbs": round(r.gbs(r.best()[1]), 2), "roofline_pct": round(r.roofline_pct(), 1),
+            "slowdown_under_load": under_load}  # fmt: skip
 
 
 def default_folder() -> Path:
@@ -166,13 +179,16 @@ def table(rows: list[Row], markdown: bool = False) -> str:
         "speedup",
         "GB/s",
         "% roofline",
+        "under load (ours / torch)",
     ]
     body = []
     for r in rows:
         best_backend, best_ms = r.best()
+        slow = r.slowdowns()
         body.append(
             [r.op, r.shape, r.dtype, r.layout, f"{r.reference_ms:.2f}",
              *[f"{r.ours_ms[b]:.2f}" if b in r.ours_ms else "-" for b in backends],
-             f"{r.speedup():.1f}x ({best_backend})", f"{r.gbs(best_ms):.1f}", f"{r.roofline_pct():.0f}%"]
+             f"{r.speedup():.1f}x ({best_backend})", f"{r.gbs(best_ms):.1f}", f"{r.roofline_pct():.0f}%",
+             "-" if slow is None else f"{slow[0]:.2f}x / {slow[1]:.2f}x"]
         )  # fmt: skip
     return _format(head, body, markdown)

@@ -25,8 +25,9 @@ from zfaccel.bench.timing import copy_bandwidth_gbs
 
 def _pool_rows(suite):
     def rows(dev, quick, roofline, warmup, reps):
+        # Also timed with a second process on one core (CPU, full runs): what a shared machine costs.
         for case in pool_cases(dev, quick):
-            yield suite.run(case, dev, roofline, warmup, reps)
+            yield suite.run(case, dev, roofline, warmup, reps, under_load=dev.type == "cpu" and not quick)
 
     return rows
 
