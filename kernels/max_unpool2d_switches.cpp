@@ -338,37 +338,53 @@ int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t
   check_pool_shape(g, kFloat32, layout, "count_invalid_switches_cpu");
   require(s != nullptr, "count_invalid_switches_cpu", "null data pointer");
   require(num_threads >= 1, "count_invalid_switches_cpu", "num_threads must be at least 1");
-  const int64_t total = g.n * g.c * g.oh * g.ow;
   const int window = static_cast<int>(g.kh * g.kw);
-  // Values outside the window: one vectorised pass (0.2 ms for 4.6 M switches).
-  int64_t bad = 0;
-#pragma omp parallel for reduction(+ : bad) num_threads(num_threads) schedule(static)
-  for (int64_t i = 0; i < total; ++i) bad += s[i] >= window;
   // A value inside the window can still name a padding position, but only in
-  // windows that reach past the input: test the border rows and columns.
-  auto outside = [&](int64_t o, int64_t tap, int64_t stride, int64_t pad, int64_t dil, int64_t size) {
-    return static_cast<uint64_t>(o * stride - pad + tap * dil) >= static_cast<uint64_t>(size);
-  };
+  // windows that reach past the input: the border rows and columns.
   auto is_border = [](int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t size) {
     return o * stride - pad < 0 || o * stride - pad + (k - 1) * dil >= size;
   };
-  const int64_t planes = g.n * g.c;
+  std::vector<int64_t> border_cols;
+  for (int64_t ow = 0; ow < g.ow; ++ow)
+    if (is_border(ow, g.sw, g.pw, g.kw, g.dw, g.w)) border_cols.push_back(ow);
+  std::vector<char> border_row(g.oh);
+  for (int64_t oh = 0; oh < g.oh; ++oh) border_row[oh] = is_border(oh, g.sh, g.ph, g.kh, g.dh, g.h);
   std::array<int64_t, 256> kh_of, kw_of;
   for (int v = 0; v < 256; ++v) {
     kh_of[v] = v / g.kw;
     kw_of[v] = v % g.kw;
   }
-  for (int64_t oh = 0; oh < g.oh; ++oh) {
-    const bool row_border = is_border(oh, g.sh, g.ph, g.kh, g.dh, g.h);
-    for (int64_t ow = 0; ow < g.ow; ++ow) {
-      if (!row_border && !is_border(ow, g.sw, g.pw, g.kw, g.dw, g.w)) continue;
-      for (int64_t p = 0; p < planes; ++p) {
-        const int64_t n = p / g.c, c = p % g.c;
-        const int64_t i = layout == kNHWC ? ((n * g.oh + oh) * g.ow + ow) * g.c + c : (p * g.oh + oh) * g.ow + ow;
-        if (s[i] >= window) continue;  // counted above
-        bad += outside(oh, kh_of[s[i]], g.sh, g.ph, g.dh, g.h) || outside(ow, kw_of[s[i]], g.sw, g.pw, g.dw, g.w);
+  auto outside = [&](int64_t oh, int64_t ow, uint8_t v) -> int64_t {
+    if (v >= window) return 1;
+    return static_cast<uint64_t>(oh * g.sh - g.ph + kh_of[v] * g.dh) >= static_cast<uint64_t>(g.h) ||
+           static_cast<uint64_t>(ow * g.sw - g.pw + kw_of[v] * g.dw) >= static_cast<uint64_t>(g.w);
+  };
+  // One pass over contiguous memory per item (a plane, or an image for NHWC): values outside the
+  // window everywhere (vectorised), the padding test on border positions only. Earlier, the border
+  // test ran per position across all planes, one cache miss each: 6.7 ms of a 17 ms NCHW unpool.
+  const int64_t items = layout == kNHWC ? g.n : g.n * g.c;
+  const int64_t per_item = g.oh * g.ow * (layout == kNHWC ? g.c : 1);
+  const int64_t lanes = layout == kNHWC ? g.c : 1;  // switches per position
+  int64_t bad = 0;
+#pragma omp parallel for reduction(+ : bad) num_threads(num_threads) schedule(dynamic, 1)
+  for (int64_t item = 0; item < items; ++item) {
+    const uint8_t* sp = s + item * per_item;
+    int64_t outside_window = 0;
+    for (int64_t i = 0; i < per_item; ++i) outside_window += sp[i] >= window;
+    int64_t on_padding = 0;
+    auto scan = [&](int64_t oh, int64_t ow) {
+      const uint8_t* at = sp + (oh * g.ow + ow) * lanes;
+      for (int64_t c = 0; c < lanes; ++c)
+        if (at[c] < window) on_padding += outside(oh, ow, at[c]);
+    };
+    for (int64_t oh = 0; oh < g.oh; ++oh) {
+      if (border_row[oh]) {
+        for (int64_t ow = 0; ow < g.ow; ++ow) scan(oh, ow);
+      } else {
+        for (int64_t ow : border_cols) scan(oh, ow);
       }
     }
+    bad += outside_window + on_padding;
   }
   return bad;
 }

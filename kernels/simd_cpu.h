@@ -16,6 +16,10 @@
 
 #include "dtype_cpu.h"
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace zfaccel {
 
 typedef float vf32x16 __attribute__((vector_size(64)));
@@ -81,9 +85,27 @@ struct Lanes16 {
   }
   static void store(A* p, V v) { std::memcpy(p, &v, sizeof v); }
   static I load_switch(const uint8_t* p) {
-    vu8x16 b;
-    std::memcpy(&b, p, sizeof b);
-    return __builtin_convertvector(b, I);
+    // GCC 12 turns the widening of 16 loaded bytes into 16 scalar extracts
+    // (it keeps vpmovzxbd only for bytes already in a register): the NHWC
+    // unpool spent most of its time there. The intrinsics say it directly.
+#if defined(__AVX512F__)
+    // maskz with every lane: the same instruction, without the unmasked form's undefined source
+    // that GCC 12 reports as maybe-uninitialized.
+    const __m512i wide = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+#elif defined(__AVX2__)
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i halves[2] = {_mm256_cvtepu8_epi32(bytes), _mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8))};
+    const auto& wide = halves;
+#else
+    vu8x16 wide;
+    std::memcpy(&wide, p, sizeof wide);
+    return __builtin_convertvector(wide, I);
+#endif
+#if defined(__AVX512F__) || defined(__AVX2__)
+    I out;
+    std::memcpy(&out, &wide, sizeof out);
+    return out;
+#endif
   }
   static void store_switch(uint8_t* p, I s) {
     const vu8x16 b = __builtin_convertvector(s, vu8x16);
