@@ -121,6 +121,20 @@ bool advise_huge_pages(uintptr_t ptr, uint64_t nbytes) {
 #endif
 }
 
+// First touch of a fresh host buffer, one write per 4 KiB page, in contiguous
+// per-thread shares. The kernels write their outputs in interleaved items, so
+// both threads fault inside the same 2 MiB huge page and one waits while the
+// other clears it: a fresh (16, 96, 110, 110) float32 unpool took 10.5 ms
+// against 4.4 ms into memory already touched. Faulted here, shares don't meet.
+void touch_pages(uintptr_t ptr, uint64_t nbytes, int num_threads) {
+  zfaccel::require(num_threads >= 1, "touch_pages", "num_threads must be at least 1");
+  py::gil_scoped_release nogil;
+  volatile char* p = reinterpret_cast<char*>(ptr);
+  const int64_t pages = static_cast<int64_t>((nbytes + 4095) / 4096);
+#pragma omp parallel for num_threads(num_threads) schedule(static)
+  for (int64_t i = 0; i < pages; ++i) p[i * 4096] = 0;
+}
+
 // How this module was built (CMake's compile definitions on this file) and the OpenMP it runs.
 #ifndef ZFACCEL_CUDA_ARCHS
 #define ZFACCEL_CUDA_ARCHS ""
@@ -209,6 +223,8 @@ PYBIND11_MODULE(_native, m) {
         py::arg("baseline_strides"), py::arg("dtype"), py::arg("num_threads"));
   m.def("advise_huge_pages", &advise_huge_pages, py::arg("ptr"), py::arg("nbytes"),
         "madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a fresh host buffer");
+  m.def("touch_pages", &touch_pages, py::arg("ptr"), py::arg("nbytes"), py::arg("num_threads"),
+        "write one zero per 4 KiB page of a fresh host buffer, in contiguous per-thread shares");
 #ifdef ZFACCEL_WITH_CUDA
   m.def("max_pool2d_switches_cuda", &pool_cuda, py::arg("x"), py::arg("y"), py::arg("s"), py::arg("shape"),
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("stream"));

@@ -98,3 +98,14 @@ def test_switch_scan_matches_torch(case, channels_last, gen):
         layout = int(channels_last and not t.is_contiguous())
         count = ext.count_invalid_switches_cpu(t.data_ptr(), g.native_shape(n, c), layout, 2)
         assert count == _torch_invalid_count(t, g)
+
+
+def test_touch_pages_writes_one_zero_per_page_inside_the_buffer():
+    ext = native.extension()
+    buf = torch.full((5 * 4096 + 100,), 7, dtype=torch.uint8)
+    start, nbytes = 50, 2 * 4096 + 10  # pages at offsets 0, 4096 and 8192 of the range
+    ext.touch_pages(buf.data_ptr() + start, nbytes, 2)
+    zeros = (buf == 0).nonzero().flatten().tolist()
+    assert zeros == [start, start + 4096, start + 8192]
+    with pytest.raises(ValueError, match="num_threads"):
+        ext.touch_pages(buf.data_ptr(), 10, 0)

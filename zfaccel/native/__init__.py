@@ -62,18 +62,21 @@ def unavailable(device: torch.device) -> str | None:
 
 
 # Fresh CPU outputs at least this large get 2 MiB pages (see advise_huge_pages
-# in kernels/bindings.cpp): below it page faults cost little.
+# in kernels/bindings.cpp) and are faulted in before the kernel, each thread its
+# own contiguous share (touch_pages): below it page faults cost little.
 HUGE_PAGE_MIN_BYTES = 8 << 20
 
 
 def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: torch.memory_format) -> torch.Tensor:
-    """An uninitialised output on ``like``'s device; large CPU ones get huge pages before their first touch."""
+    """An uninitialised output on ``like``'s device; large CPU ones get huge pages, faulted in by
+    all threads in contiguous shares before the kernel writes them."""
     out = torch.empty(size, dtype=dtype, device=like.device, memory_format=fmt)
     nbytes = out.numel() * out.element_size()
     if out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
         ext = extension()
         if ext is not None:
             ext.advise_huge_pages(out.data_ptr(), nbytes)
+            ext.touch_pages(out.data_ptr(), nbytes, torch.get_num_threads())
     return out
 
 
