@@ -27,4 +27,10 @@ struct Bands {
   }
 };
 
+// Items per dynamic grab: about 8 grabs per thread. One item per grab cost an
+// atomic per item, 0.2 ms of a 1.1 ms unpool of 4096 planes of 26 x 26.
+inline int64_t grab_size(int64_t items, int num_threads) {
+  return std::max<int64_t>(1, items / (8 * static_cast<int64_t>(num_threads)));
+}
+
 }  // namespace zfaccel

@@ -201,6 +201,7 @@ void pool_nchw(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
   const S* x = static_cast<const S*>(xv);
   S* y = static_cast<S*>(yv);
   const Bands bands(shape.n * shape.c, shape.oh, shape.sh * shape.w, nt);
+  const int64_t grab = grab_size(bands.items, nt);
   const S* end = x + shape.n * shape.c * shape.h * shape.w;
   int64_t max_rows = 0;  // input rows of the tallest band
   for (int64_t b = 0; b < bands.per_plane; ++b) {
@@ -215,7 +216,7 @@ void pool_nchw(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
   {
     NchwPool<T> pool(shape, end, max_rows);
     const PoolShape g = shape;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, grab)
     for (int64_t item = 0; item < bands.items; ++item) {
       const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
       int64_t oh0, oh1;
@@ -238,7 +239,8 @@ void pool_nhwc(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
   S* y = static_cast<S*>(yv);
   const PoolShape g = shape;
   const int64_t C = g.c;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  const int64_t grab = grab_size(g.n * g.oh, nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, grab)
   for (int64_t item = 0; item < g.n * g.oh; ++item) {
     const int64_t n = item / g.oh, oh = item % g.oh;
     const int64_t hs = oh * g.sh - g.ph;

@@ -223,6 +223,7 @@ void unpool_nchw(const PoolShape& shape, const void* yv, const uint8_t* sp, void
   const S* y = static_cast<const S*>(yv);
   S* x = static_cast<S*>(xv);
   const Bands bands(shape.n * shape.c, shape.h, shape.w, nt);
+  const int64_t grab = grab_size(bands.items, nt);
   const NchwUnpool<T> probe(shape, 0);
   int64_t max_rows = 0;  // pooled rows of the tallest band
   for (int64_t b = 0; b < bands.per_plane; ++b) {
@@ -237,7 +238,7 @@ void unpool_nchw(const PoolShape& shape, const void* yv, const uint8_t* sp, void
   {
     NchwUnpool<T> unpool(shape, max_rows);
     const PoolShape g = shape;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, grab)
     for (int64_t item = 0; item < bands.items; ++item) {
       const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
       int64_t ih0, ih1;
@@ -276,7 +277,8 @@ void unpool_nhwc(const PoolShape& shape, const void* yv, const uint8_t* sp, void
   // Per thread, one position's channel sums (padded to whole vectors).
   const int64_t cp = round_up(C, L);
   std::vector<std::vector<A>> accs(nt, std::vector<A>(cp));
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  const int64_t grab = grab_size(g.n * g.h, nt);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, grab)
   for (int64_t item = 0; item < g.n * g.h; ++item) {
     const int64_t n = item / g.h, ih = item % g.h;
     std::pair<int64_t, int64_t> hcover[kMaxWindow];
@@ -366,7 +368,8 @@ int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t
   const int64_t per_item = g.oh * g.ow * (layout == kNHWC ? g.c : 1);
   const int64_t lanes = layout == kNHWC ? g.c : 1;  // switches per position
   int64_t bad = 0;
-#pragma omp parallel for reduction(+ : bad) num_threads(num_threads) schedule(dynamic, 1)
+  const int64_t grab = grab_size(items, num_threads);
+#pragma omp parallel for reduction(+ : bad) num_threads(num_threads) schedule(dynamic, grab)
   for (int64_t item = 0; item < items; ++item) {
     const uint8_t* sp = s + item * per_item;
     int64_t outside_window = 0;
