@@ -52,32 +52,57 @@ def captum_rate(model: nn.Module, images: torch.Tensor, layer: int, targets: lis
     return _rate(run, len(targets), device, reps)
 
 
+def _targets(dn: DeconvNet, images: torch.Tensor, layer: int, channels: list[int]) -> list[tuple]:
+    """(image, channel, row, col) of each map's strongest activation, the targets of a top-9 figure."""
+    act = dn.trace(images, layer, record=False)[0].output
+    flat = act[:, channels].flatten(2).argmax(2)
+    w = act.shape[3]
+    n = len(images)
+    return [(b, c, int(flat[b, j]) // w, int(flat[b, j]) % w) for b in range(n) for j, c in enumerate(channels)]
+
+
+def _captum_row(model, images, name: str, channels: list[int], device, n_captum: int, whole: bool) -> RateRow:
+    """Ours (batched, cropped; with ``whole`` also on whole maps) against Captum on a sample of the
+    same maxima (``n_captum`` targets), one row."""
+    dn = DeconvNet(model)
+    layer = dn.plain.resolve(name)
+    count = len(images) * len(channels)
+    ours = {"batched + cropped": _rate(lambda: dn.project(images, layer, channels), count, device, 3)}
+    if whole:
+        full = DeconvNet(model, crop=False)
+        ours["batched, whole maps"] = _rate(lambda: full.project(images, layer, channels), count, device, 1)
+    targets = _targets(dn, images, layer, channels)[:n_captum]
+    anchor = "Captum NeuronDeconvolution, 1 target per call"
+    captum = installed("captum")
+    return RateRow(
+        "deconvnet", f"zfnet {name} max, {len(images)} images x {len(channels)} channels, 224 px", "projections/s",
+        anchor if captum else f"{anchor}: {missing_note('captum')}",
+        captum_rate(model, images, layer, targets, device, 1) if captum else None,
+        ours,
+    )  # fmt: skip
+
+
 def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, reps: int) -> Iterator[RateRow]:
     model = _model(device)
     # All 256 conv5 maps of each image, as top-9 figures project them; Captum on a sample of the targets.
     n_images, n_channels, n_captum = (1, 32, 4) if quick else (2, 256, 12)
     images = torch.randn(n_images, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
-    dn = DeconvNet(model)
-    layer = dn.plain.resolve("conv5")
-    act = dn.trace(images, layer, record=False)[0].output
-    channels = list(range(n_channels))
-    flat = act[:, :n_channels].flatten(2).argmax(2)
-    targets = [(b, c, int(flat[b, c]) // act.shape[3], int(flat[b, c]) % act.shape[3])
-               for b in range(n_images) for c in channels][:n_captum]  # fmt: skip
-    count = n_images * n_channels
-    ours = _rate(lambda: dn.project(images, layer, channels), count, device, max(1, reps // 3))
-    whole = DeconvNet(model, crop=False)
-    ours_whole = _rate(lambda: whole.project(images, layer, channels), count, device, 1)
-    anchor = "Captum NeuronDeconvolution, 1 target per call"
-    captum = installed("captum")
-    yield RateRow(
-        "deconvnet", f"zfnet conv5 max, {n_images} images x {n_channels} channels, 224 px", "projections/s",
-        anchor if captum else f"{anchor}: {missing_note('captum')}",
-        captum_rate(model, images, layer, targets, device, 1) if captum else None,
-        {"batched + cropped": ours, "batched, whole maps": ours_whole},
-    )  # fmt: skip
+    yield _captum_row(model, images, "conv5", list(range(n_channels)), device, n_captum, whole=True)
     if quick:
         return
+    # The smaller calls a user makes: 4 images x 16 maps and 1 image x 64 at conv5, 4 x 16 at conv2.
+    four = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(2)).to(device)
+    for name, imgs, chans in (("conv5", four, 16), ("conv5", images[:1], 64), ("conv2", four, 16)):
+        yield _captum_row(model, imgs, name, list(range(chans)), device, 16, whole=False)
+    # Projections/s against the number of targets per call (conv5, one image, its first N maps).
+    dn = DeconvNet(model)
+    whole = DeconvNet(model, crop=False)
+    layer = dn.plain.resolve("conv5")
+    channels = list(range(n_channels))
+    by_batch = {f"{n} per call": _rate(lambda n=n: dn.project(images[:1], layer, list(range(n))), n, device, 3)
+                for n in (1, 4, 16, 64, 256)}  # fmt: skip
+    yield RateRow("deconvnet batch size", "zfnet conv5 max, 1 image", "projections/s", "1 target per call",
+                  by_batch["1 per call"], by_batch)  # fmt: skip
     for name in ("conv1", "conv2", "conv3", "conv4"):  # what cropping buys, layer by layer
         index = dn.plain.resolve(name)
         chans = channels[: dn.plain.channels(index)]  # conv1 has 96 maps
