@@ -17,6 +17,7 @@
 #include "crops.h"
 #include "dtype_cpu.h"
 #include "kernels.h"
+#include "simd_cpu.h"
 
 namespace zfaccel {
 namespace {
@@ -59,10 +60,7 @@ void run(const CropShape& g, int64_t cout_g, int64_t groups, const A* x, const A
               if (r0 + row < 0 || r0 + row >= g.map_h) continue;
               const A* wk = wt.data() + ((c * g.kh + ky) * g.kw) * cout_g;
               if (runs) {
-                A* __restrict__ dst = buf.data() + (row * ow + col + kx_lo) * cout;
-                const A* __restrict__ src = wk + kx_lo * cout_g;
-                const int64_t n = (kx_hi - kx_lo) * cout;
-                for (int64_t e = 0; e < n; ++e) dst[e] += v * src[e];
+                axpy(buf.data() + (row * ow + col + kx_lo) * cout, wk + kx_lo * cout_g, v, (kx_hi - kx_lo) * cout);
               } else {
                 for (int64_t kx = kx_lo; kx < kx_hi; ++kx) {
                   A* __restrict__ dst = buf.data() + (row * ow + col + kx * g.dw) * cout + grp * cout_g;

@@ -327,4 +327,26 @@ using tails::store_switch_n;
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
+// dst[0..n) += v * src[0..n): whole vectors, then one masked block (AVX-512) for the rest. The
+// deconvnet's conv1^T adds runs of 7 taps x 3 colours = 21 floats, which the auto-vectoriser split
+// into a 16-wide body and a 5-step scalar tail.
+inline void axpy(float* dst, const float* src, float v, int64_t n) {
+#ifdef ZFACCEL_MASKED_TAILS
+  const __m512 vv = _mm512_set1_ps(v);
+  int64_t e = 0;
+  for (; e + 16 <= n; e += 16)
+    _mm512_storeu_ps(dst + e, _mm512_fmadd_ps(vv, _mm512_loadu_ps(src + e), _mm512_loadu_ps(dst + e)));
+  if (e < n) {
+    const __mmask16 k = first_n(n - e);
+    _mm512_mask_storeu_ps(dst + e, k,
+                          _mm512_fmadd_ps(vv, _mm512_maskz_loadu_ps(k, src + e), _mm512_maskz_loadu_ps(k, dst + e)));
+  }
+#else
+  for (int64_t e = 0; e < n; ++e) dst[e] += v * src[e];
+#endif
+}
+inline void axpy(double* dst, const double* src, double v, int64_t n) {
+  for (int64_t e = 0; e < n; ++e) dst[e] += v * src[e];
+}
+
 }  // namespace zfaccel

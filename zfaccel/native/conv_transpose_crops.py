@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from zfaccel.native import _DTYPE_CODES, extension
+from zfaccel.native import _DTYPE_CODES, empty, extension
 from zfaccel.reference.crops import spread
 
 
@@ -17,7 +17,7 @@ def conv_transpose_crops(x, weight, stride, dilation, groups, offset, map_size, 
     """x: (T, C, h, w) float32/float64 CPU -> (T, C_out, H', W') contiguous; see zfaccel.ops.crops."""
     kernel = tuple(weight.shape[-2:])
     cout = weight.shape[1] * groups
-    y = torch.empty((x.shape[0], cout, *spread(x.shape[-2:], kernel, stride, dilation)), dtype=x.dtype)
+    y = empty((x.shape[0], cout, *spread(x.shape[-2:], kernel, stride, dilation)), x, x.dtype, torch.contiguous_format)
     x, weight, offset = x.contiguous(), weight.contiguous(), offset.contiguous()
     extension().conv_transpose_crops_cpu(
         x.data_ptr(), weight.data_ptr(), offset.data_ptr(), y.data_ptr(),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from zfaccel.native import _DTYPE_CODES, extension
+from zfaccel.native import _DTYPE_CODES, empty, extension
 from zfaccel.native.conv_transpose_crops import crop_shape
 from zfaccel.reference.crops import spread
 
 
 def unpool_crops(x, switches, image_index, offset, kernel, stride, padding, dilation, map_size, relu) -> torch.Tensor:
     """x: (T, C, h, w) float32/float64 CPU -> (T, C, H', W') contiguous; see zfaccel.ops.crops."""
-    y = torch.empty((*x.shape[:2], *spread(x.shape[-2:], kernel, stride, dilation)), dtype=x.dtype)
+    # The crops of a conv5 projection at pool1 fill 157 MB for 64 targets: huge pages, faulted in by all threads.
+    y = empty((*x.shape[:2], *spread(x.shape[-2:], kernel, stride, dilation)), x, x.dtype, torch.contiguous_format)
     x, switches = x.contiguous(), switches.contiguous()
     image_index, offset = image_index.contiguous(), offset.contiguous()
     extension().unpool_crops_cpu(
