@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import textwrap
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import torch
@@ -30,7 +31,8 @@ RANDOM = "random"  # the control's entry, so no part may have this name
 
 @dataclass(repr=False)
 class CorrespondenceResult:
-    """Delta for each layer and part, and for the random control.
+    """Delta for each layer and part, and for the random control (``delta``, ``mean`` and ``std`` are
+    computed once, on first use: the table and the figures read them per cell).
 
     layers: the layers' names (``penultimate`` resolved, e.g. to ``fc7``); parts: the part names in order;
     window: the square's (height, width); num_images: N; random_draws: sets of random squares;
@@ -68,18 +70,18 @@ class CorrespondenceResult:
         k = len(self.parts)
         return h[k:] if row == RANDOM else h[self.parts.index(row)][None]
 
-    @property
+    @cached_property
     def delta(self) -> dict[str, dict[str, float]]:
         """layer -> entry -> the sum over pairs i < j of the Hamming distances (random: mean over draws)."""
         return {layer: {row: float(self._distances(layer, row).sum(1).mean() * self.dims[layer])
                         for row in self.rows} for layer in self.layers}  # fmt: skip
 
-    @property
+    @cached_property
     def mean(self) -> dict[str, dict[str, float]]:
         """layer -> entry -> mean over pairs of Hamming distance / D (the paper's scale)."""
         return {layer: {row: float(self._distances(layer, row).mean()) for row in self.rows} for layer in self.layers}
 
-    @property
+    @cached_property
     def std(self) -> dict[str, dict[str, float]]:
         """layer -> entry -> population std over pairs (and draws) of Hamming distance / D."""
         return {layer: {row: float(self._distances(layer, row).std(correction=0)) for row in self.rows}
