@@ -351,16 +351,16 @@ int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t
     if (is_border(ow, g.sw, g.pw, g.kw, g.dw, g.w)) border_cols.push_back(ow);
   std::vector<char> border_row(g.oh);
   for (int64_t oh = 0; oh < g.oh; ++oh) border_row[oh] = is_border(oh, g.sh, g.ph, g.kh, g.dh, g.h);
-  std::array<int64_t, 256> kh_of, kw_of;
-  for (int v = 0; v < 256; ++v) {
-    kh_of[v] = v / g.kw;
-    kw_of[v] = v % g.kw;
+  // Per pooled row and per pooled column, a table over the 256 switch values: 1 where a value
+  // inside the window names a row (column) outside the input. A border switch is then tested with
+  // two loads, not two divisions and four compares (0.4 ms of a 1.2 ms unpool of 4096 small planes).
+  std::vector<uint8_t> row_out(g.oh * 256, 0), col_out(g.ow * 256, 0);
+  for (int v = 0; v < window; ++v) {
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      row_out[oh * 256 + v] = static_cast<uint64_t>(oh * g.sh - g.ph + (v / g.kw) * g.dh) >= static_cast<uint64_t>(g.h);
+    for (int64_t ow = 0; ow < g.ow; ++ow)
+      col_out[ow * 256 + v] = static_cast<uint64_t>(ow * g.sw - g.pw + (v % g.kw) * g.dw) >= static_cast<uint64_t>(g.w);
   }
-  auto outside = [&](int64_t oh, int64_t ow, uint8_t v) -> int64_t {
-    if (v >= window) return 1;
-    return static_cast<uint64_t>(oh * g.sh - g.ph + kh_of[v] * g.dh) >= static_cast<uint64_t>(g.h) ||
-           static_cast<uint64_t>(ow * g.sw - g.pw + kw_of[v] * g.dw) >= static_cast<uint64_t>(g.w);
-  };
   // One pass over contiguous memory per item (a plane, or an image for NHWC): values outside the
   // window everywhere (vectorised), the padding test on border positions only. Earlier, the border
   // test ran per position across all planes, one cache miss each: 6.7 ms of a 17 ms NCHW unpool.
@@ -372,13 +372,14 @@ int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t
 #pragma omp parallel for reduction(+ : bad) num_threads(num_threads) schedule(dynamic, grab)
   for (int64_t item = 0; item < items; ++item) {
     const uint8_t* sp = s + item * per_item;
-    int64_t outside_window = 0;
+    int32_t outside_window = 0;  // a plane or an image holds far fewer than 2^31 switches
     for (int64_t i = 0; i < per_item; ++i) outside_window += sp[i] >= window;
     int64_t on_padding = 0;
     auto scan = [&](int64_t oh, int64_t ow) {
       const uint8_t* at = sp + (oh * g.ow + ow) * lanes;
-      for (int64_t c = 0; c < lanes; ++c)
-        if (at[c] < window) on_padding += outside(oh, ow, at[c]);
+      const uint8_t* rt = row_out.data() + oh * 256;
+      const uint8_t* ct = col_out.data() + ow * 256;
+      for (int64_t c = 0; c < lanes; ++c) on_padding += rt[at[c]] | ct[at[c]];
     };
     for (int64_t oh = 0; oh < g.oh; ++oh) {
       if (border_row[oh]) {
