@@ -201,29 +201,19 @@ void pool_nchw(const PoolShape& shape, const void* xv, void* yv, uint8_t* sp, bo
   const S* x = static_cast<const S*>(xv);
   S* y = static_cast<S*>(yv);
   const Bands bands(shape.n * shape.c, shape.oh, shape.sh * shape.w, nt);
-  const int64_t grab = grab_size(bands.items, nt);
   const S* end = x + shape.n * shape.c * shape.h * shape.w;
-  int64_t max_rows = 0;  // input rows of the tallest band
-  for (int64_t b = 0; b < bands.per_plane; ++b) {
-    int64_t oh0, oh1, first, last;
-    bands.rows_of(b, shape.oh, oh0, oh1);
+  const int64_t max_rows = bands.largest([&](int64_t oh0, int64_t oh1) {  // input rows of the tallest band
+    int64_t first, last;
     NchwPool<T>::input_rows(shape, oh0, oh1, first, last);
-    max_rows = std::max(max_rows, last - first);
-  }
-  // Dynamic scheduling: when another process takes part of a core, the other
-  // threads pick up its items instead of waiting for a fixed share at the barrier.
-#pragma omp parallel num_threads(nt)
-  {
-    NchwPool<T> pool(shape, end, max_rows);
-    const PoolShape g = shape;
-#pragma omp for schedule(dynamic, grab)
-    for (int64_t item = 0; item < bands.items; ++item) {
-      const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
-      int64_t oh0, oh1;
-      bands.rows_of(b, g.oh, oh0, oh1);
-      pool.band(x + p * g.h * g.w, oh0, oh1, y + p * g.oh * g.ow, sp + p * g.oh * g.ow, use_relu);
-    }
-  }
+    return last - first;
+  });
+  const int64_t in_plane = shape.h * shape.w, out_plane = shape.oh * shape.ow;
+  bands.run(
+      nt, [&] { return NchwPool<T>(shape, end, max_rows); },
+      [&](NchwPool<T>& pool, const Band& b) {
+        pool.band(x + b.plane * in_plane, b.first, b.last, y + b.plane * out_plane, sp + b.plane * out_plane,
+                  use_relu);
+      });
 }
 
 // NHWC: an item is one output row of one image; the inner loop runs over

@@ -223,29 +223,19 @@ void unpool_nchw(const PoolShape& shape, const void* yv, const uint8_t* sp, void
   const S* y = static_cast<const S*>(yv);
   S* x = static_cast<S*>(xv);
   const Bands bands(shape.n * shape.c, shape.h, shape.w, nt);
-  const int64_t grab = grab_size(bands.items, nt);
   const NchwUnpool<T> probe(shape, 0);
-  int64_t max_rows = 0;  // pooled rows of the tallest band
-  for (int64_t b = 0; b < bands.per_plane; ++b) {
-    int64_t ih0, ih1, first, last;
-    bands.rows_of(b, shape.h, ih0, ih1);
+  const int64_t max_rows = bands.largest([&](int64_t ih0, int64_t ih1) {  // pooled rows of the tallest band
+    int64_t first, last;
     probe.pooled_rows(ih0, ih1, first, last);
-    max_rows = std::max(max_rows, last - first);
-  }
-  // Dynamic scheduling, as in the pool: a thread slowed by another process
-  // takes fewer items instead of holding the others at the barrier.
-#pragma omp parallel num_threads(nt)
-  {
-    NchwUnpool<T> unpool(shape, max_rows);
-    const PoolShape g = shape;
-#pragma omp for schedule(dynamic, grab)
-    for (int64_t item = 0; item < bands.items; ++item) {
-      const int64_t p = item / bands.per_plane, b = item % bands.per_plane;
-      int64_t ih0, ih1;
-      bands.rows_of(b, g.h, ih0, ih1);
-      unpool.band(y + p * g.oh * g.ow, sp + p * g.oh * g.ow, ih0, ih1, x + p * g.h * g.w, use_relu);
-    }
-  }
+    return last - first;
+  });
+  const int64_t in_plane = shape.oh * shape.ow, out_plane = shape.h * shape.w;
+  bands.run(
+      nt, [&] { return NchwUnpool<T>(shape, max_rows); },
+      [&](NchwUnpool<T>& unpool, const Band& b) {
+        unpool.band(y + b.plane * in_plane, sp + b.plane * in_plane, b.first, b.last, x + b.plane * out_plane,
+                    use_relu);
+      });
 }
 
 // NHWC: an item is one input row of one image; per position, the windows that

@@ -205,125 +205,88 @@ struct Lanes<BF16> : Lanes16<BF16> {
 };
 
 // n (< L) elements: the last block of a row or of a channel run. Reads and
-// writes never pass the caller's n elements. With AVX-512 these are masked
-// loads and stores (one instruction); otherwise they go through a whole-vector
-// buffer, a variable-length memcpy that costs about as much as a block's work
-// (a ZFNet row of 55 pooled values is 3 whole blocks and one of 7).
+// writes never pass the caller's n elements. Each goes through a whole-vector
+// buffer; with AVX-512 the n elements move between it and memory in one masked
+// load or store, otherwise in a variable-length memcpy that costs about as much
+// as a block's work (a ZFNet row of 55 pooled values is 3 whole blocks and one of 7).
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define ZFACCEL_MASKED_TAILS 1
 #include <immintrin.h>
 #endif
 
-namespace tails {
+#ifdef ZFACCEL_MASKED_TAILS
+inline __mmask16 first_n(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+#endif
+
+// tmp[0..L) = p[0..n) followed by bytes `fill` (n < L).
+template <typename S, int L>
+void load_first_n(S* tmp, const S* p, int64_t n, uint8_t fill) {
+#ifdef ZFACCEL_MASKED_TAILS
+  if constexpr (L == 16 && sizeof(S) == 4) {
+    _mm512_storeu_si512(tmp, _mm512_mask_loadu_epi32(_mm512_set1_epi8(static_cast<char>(fill)), first_n(n), p));
+    return;
+  } else if constexpr (L == 16 && sizeof(S) == 2) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp),
+                        _mm256_mask_loadu_epi16(_mm256_set1_epi8(static_cast<char>(fill)), first_n(n), p));
+    return;
+  } else if constexpr (L == 16 && sizeof(S) == 1) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp),
+                     _mm_mask_loadu_epi8(_mm_set1_epi8(static_cast<char>(fill)), first_n(n), p));
+    return;
+  }
+#endif
+  std::memset(tmp, fill, sizeof(S) * L);
+  std::memcpy(tmp, p, n * sizeof(S));
+}
+
+// p[0..n) = tmp[0..n) (n < L).
+template <typename S, int L>
+void store_first_n(S* p, const S* tmp, int64_t n) {
+#ifdef ZFACCEL_MASKED_TAILS
+  if constexpr (L == 16 && sizeof(S) == 4) {
+    _mm512_mask_storeu_epi32(p, first_n(n), _mm512_loadu_si512(tmp));
+    return;
+  } else if constexpr (L == 16 && sizeof(S) == 2) {
+    _mm256_mask_storeu_epi16(p, first_n(n), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp)));
+    return;
+  } else if constexpr (L == 16 && sizeof(S) == 1) {
+    _mm_mask_storeu_epi8(p, first_n(n), _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp)));
+    return;
+  }
+#endif
+  std::memcpy(p, tmp, n * sizeof(S));
+}
+
 template <typename K>
 typename K::V load_s_n(const typename K::S* p, int64_t n) {
-  typename K::S tmp[K::L] = {};
-  std::memcpy(tmp, p, n * sizeof(typename K::S));
+  typename K::S tmp[K::L];
+  load_first_n<typename K::S, K::L>(tmp, p, n, 0);
   return K::load_s(tmp);
 }
 template <typename K>
 typename K::I load_switch_n(const uint8_t* p, int64_t n) {
   uint8_t tmp[K::L];
-  std::memset(tmp, 0xff, sizeof tmp);  // 255: no window offset, matches no tap
-  std::memcpy(tmp, p, n);
+  load_first_n<uint8_t, K::L>(tmp, p, n, 0xff);  // 255 past n: no window offset, matches no tap
   return K::load_switch(tmp);
 }
 template <typename K>
 void store_exact_n(typename K::S* p, typename K::V v, int64_t n) {
   typename K::S tmp[K::L];
   K::store_exact(tmp, v);
-  std::memcpy(p, tmp, n * sizeof(typename K::S));
+  store_first_n<typename K::S, K::L>(p, tmp, n);
 }
 template <typename K>
 void store_round_n(typename K::S* p, typename K::V v, int64_t n) {
   typename K::S tmp[K::L];
   K::store_round(tmp, v);
-  std::memcpy(p, tmp, n * sizeof(typename K::S));
+  store_first_n<typename K::S, K::L>(p, tmp, n);
 }
 template <typename K>
 void store_switch_n(uint8_t* p, typename K::I s, int64_t n) {
   uint8_t tmp[K::L];
   K::store_switch(tmp, s);
-  std::memcpy(p, tmp, n);
+  store_first_n<uint8_t, K::L>(p, tmp, n);
 }
-}  // namespace tails
-
-#ifdef ZFACCEL_MASKED_TAILS
-inline __mmask16 first_n(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
-
-template <typename K>
-typename K::V load_s_n(const typename K::S* p, int64_t n) {
-  if constexpr (K::L == 16 && sizeof(typename K::S) == 4) {
-    const __m512 v = _mm512_maskz_loadu_ps(first_n(n), p);
-    typename K::V out;
-    std::memcpy(&out, &v, sizeof out);
-    return out;
-  } else if constexpr (K::L == 16 && sizeof(typename K::S) == 2) {
-    const __m256i h = _mm256_maskz_loadu_epi16(first_n(n), p);
-    typename K::S tmp[16];
-    std::memcpy(tmp, &h, sizeof tmp);
-    return K::load_s(tmp);
-  } else {
-    return tails::load_s_n<K>(p, n);
-  }
-}
-template <typename K>
-typename K::I load_switch_n(const uint8_t* p, int64_t n) {
-  if constexpr (K::L == 16) {
-    const __m128i b = _mm_mask_loadu_epi8(_mm_set1_epi8(-1), first_n(n), p);  // 255 past n: matches no tap
-    uint8_t tmp[16];
-    std::memcpy(tmp, &b, sizeof tmp);
-    return K::load_switch(tmp);
-  } else {
-    return tails::load_switch_n<K>(p, n);
-  }
-}
-// The first n of 16 storage elements in tmp, to p.
-template <typename S>
-void store_first_n(S* p, const S* tmp, int64_t n) {
-  if constexpr (sizeof(S) == 4) {
-    _mm512_mask_storeu_ps(p, first_n(n), _mm512_loadu_ps(tmp));
-  } else {
-    _mm256_mask_storeu_epi16(p, first_n(n), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp)));
-  }
-}
-template <typename K>
-void store_exact_n(typename K::S* p, typename K::V v, int64_t n) {
-  if constexpr (K::L == 16) {
-    typename K::S tmp[16];
-    K::store_exact(tmp, v);
-    store_first_n(p, tmp, n);
-  } else {
-    tails::store_exact_n<K>(p, v, n);
-  }
-}
-template <typename K>
-void store_round_n(typename K::S* p, typename K::V v, int64_t n) {
-  if constexpr (K::L == 16) {
-    typename K::S tmp[16];
-    K::store_round(tmp, v);
-    store_first_n(p, tmp, n);
-  } else {
-    tails::store_round_n<K>(p, v, n);
-  }
-}
-template <typename K>
-void store_switch_n(uint8_t* p, typename K::I s, int64_t n) {
-  if constexpr (K::L == 16) {
-    uint8_t tmp[16];
-    K::store_switch(tmp, s);
-    _mm_mask_storeu_epi8(p, first_n(n), _mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp)));
-  } else {
-    tails::store_switch_n<K>(p, s, n);
-  }
-}
-#else
-using tails::load_s_n;
-using tails::load_switch_n;
-using tails::store_exact_n;
-using tails::store_round_n;
-using tails::store_switch_n;
-#endif
 
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
