@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
+from zfaccel.bench.results import Row
+from zfaccel.bench.timing import busy_core, measure_interleaved
+
 
 @dataclass(frozen=True)
 class PoolBenchCase:
@@ -65,12 +68,9 @@ def our_backends(device: torch.device) -> list[str]:
 
 
 def switch_row(op: str, case: PoolBenchCase, anchor: str, calls: tuple, min_bytes: int, device: torch.device,
-               roofline_gbs: float, warmup: int, reps: int, under_load: bool):  # fmt: skip
+               roofline_gbs: float, warmup: int, reps: int, under_load: bool) -> Row:  # fmt: skip
     """A Row for one switch-op case: the anchor ("torch") and our backends timed in interleaved rounds
     (minimum of each), then again while another process keeps a core busy when ``under_load``."""
-    from zfaccel.bench.results import Row
-    from zfaccel.bench.timing import busy_core, measure_interleaved
-
     reference, ours = calls
     fns = {"torch": reference, **ours}
     quiet = measure_interleaved(fns, device, warmup, reps)

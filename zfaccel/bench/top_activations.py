@@ -40,13 +40,12 @@ def rows(device: torch.device, quick: bool, roofline_gbs: float, warmup: int, re
         # Interleaved rounds, minimum of each: on this VM a single pair of runs swings by +-15%.
         ms = measure_interleaved({"forward": forward_only, "mining": mine}, device, warmup=1, rounds=2 if quick else 4)
         t_forward, t_mine = ms["forward"] / 1e3, ms["mining"] / 1e3
-        top = mine()
         notes = {"beyond forward": f"{100 * max(0.0, 1 - t_forward / t_mine):.0f}%"}
         if not quick:  # projecting 9 x 256 conv5 activations takes a while on 2 cores
             t0 = time.perf_counter()
             top_activations(model, data, index, k=9, batch_size=batch, show_progress=False)
             notes["with projections"] = f"{n / (time.perf_counter() - t0):.3g} images/s"
         yield RateRow(
-            "top_activations", f"zfnet {name}, {n} images, k=9, {len(top.channels)} maps", "images/s",
+            "top_activations", f"zfnet {name}, {n} images, k=9, {dn.plain.channels(index)} maps", "images/s",
             "forward pass alone", n / t_forward, {"mining": n / t_mine}, notes,
         )  # fmt: skip
