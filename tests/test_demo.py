@@ -93,7 +93,8 @@ def test_cli_demo_on_the_bundled_model_and_data(tmp_path, capsys):
     assert names == sorted(["projections/0_circle.png", "projections/1_diamond.png", "evolution.png",
                             "occlusion/0_circle.png"] + [f"top9/conv{i}.png" for i in range(1, 6)]
                            + ["studies/fig5_invariance.png", "studies/fig6_filters.png",
-                              "studies/table1_correspondence.png", "studies/generalisation.png"])  # fmt: skip
+                              "studies/fig6_first_layers.png", "studies/table1_correspondence.png",
+                              "studies/generalisation.png"])  # fmt: skip
     assert (tmp_path / "d" / "index.html").is_file()
     # The examples are classified correctly, and the occlusion panel says so (the first circle of the
     # test set is misclassified as a diamond: the demo skips it).

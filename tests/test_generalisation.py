@@ -164,7 +164,7 @@ def test_fresh_copy_is_the_same_architecture_with_new_weights():
     got = fresh.state_dict()
     assert {k: v.shape for k, v in got.items()} == {k: v.shape for k, v in reference.items()}
     assert not torch.equal(got["features.0.weight"], model.state_dict()["features.0.weight"])
-    assert torch.equal(got["features.1.running_var"], torch.ones(32))  # BatchNorm statistics reset too
+    assert torch.equal(got["features.5.running_var"], torch.ones(64))  # BatchNorm statistics reset too
     assert torch.equal(fresh_copy(model, 7, seed=0).state_dict()["classifier.0.weight"], got["classifier.0.weight"])
 
 

@@ -195,10 +195,10 @@ def test_amount_zero_is_exactly_the_original(small, shapes):
 
 
 def _manual_features(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The demo model's conv1 (conv, batch norm, ReLU) and fc7 (fc6, ReLU, dropout, fc7, ReLU), by hand."""
+    """The demo model's conv1 (conv, ReLU) and fc7 (fc6, ReLU, dropout, fc7, ReLU), by hand."""
     with torch.no_grad():
         flat = model.features(x).flatten(1)
-        return {"conv1": model.features[:3](x).flatten(1), "fc7": model.classifier[:5](flat),
+        return {"conv1": model.features[:2](x).flatten(1), "fc7": model.classifier[:5](flat),
                 "prob": torch.softmax(model.classifier(flat), 1)}  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from zfaccel.models import (
     split_model,
     zfnet,
 )
+from zfaccel.models.registry import architecture_of
 from zfaccel.models.weights import zfnet_from_pytorchcv
 
 
@@ -60,6 +61,20 @@ def test_small_model_shapes():
         4,
     ]
     assert model(torch.randn(3, 3, 64, 64)).shape == (3, 10)
+
+
+def test_small_model_with_an_alexnet_like_first_layer():
+    model = small_zfnet(10, first_layer="alexnet").eval()
+    conv1 = model.features[0]
+    assert (conv1.kernel_size, conv1.stride, conv1.padding) == ((9, 9), (4, 4), (4, 4))
+    names = split_model(model).names
+    shapes = feature_shapes(model.features, 64)
+    assert [shapes[names[n]][1] for n in ("conv1", "pool1", "conv2", "pool2", "conv5", "pool5")] == [16, 8, 8, 4, 4, 2]
+    assert model.classifier[0].in_features == 64 * 2 * 2
+    assert model(torch.randn(3, 3, 64, 64)).shape == (3, 10)
+    assert architecture_of(model.state_dict()) == "small-alexnet"
+    with pytest.raises(ValueError, match="first_layer must be one of 'zfnet', 'alexnet', got 'vgg'"):
+        small_zfnet(10, first_layer="vgg")
 
 
 class PytorchcvLikeZFNet(nn.Module):
@@ -164,7 +179,7 @@ def test_weights_round_trip_and_refuse_code(tmp_path):
 def test_load_weights_names_the_mismatch_in_one_line(tmp_path):
     path = tmp_path / "w.pt"
     torch.save(small_zfnet(10).state_dict(), path)
-    with pytest.raises(ValueError, match=r"the weights in '.*w\.pt' do not fit ZFNet: 6 missing") as caught:
+    with pytest.raises(ValueError, match=r"the weights in '.*w\.pt' do not fit ZFNet: 2 missing") as caught:
         load_weights(zfnet(), path)
     assert "\n" not in str(caught.value) and "unexpected" in str(caught.value)
     shapes = r"2 of another shape \(classifier.6.weight \(10, 256\) where the model has \(7, 256\)"
@@ -264,7 +279,9 @@ def test_resolve_layer():
 
 def test_load_model_specs(tmp_path):
     assert isinstance(load_model("zfnet"), type(zfnet()))
-    with pytest.raises(FileNotFoundError, match=r"spec='.*nope\.pt' is neither a model name \(zfnet, small, alexnet"):
+    with pytest.raises(
+        FileNotFoundError, match=r"spec='.*nope\.pt' is neither a model name \(zfnet, small, small-alexnet, alexnet"
+    ):
         load_model(tmp_path / "nope.pt")
 
 

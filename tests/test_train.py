@@ -10,7 +10,17 @@ import torch
 
 import zfaccel.demo.train as training
 from zfaccel.cli.main import main
-from zfaccel.demo.train import CHECKPOINT, EVOLUTION, FIGURE, LOG, WEIGHTS, ResumeError, TrainConfig, train
+from zfaccel.demo.train import (
+    CHECKPOINT,
+    EVOLUTION,
+    FIGURE,
+    LOG,
+    WEIGHTS,
+    ResumeError,
+    TrainConfig,
+    file_names,
+    train,
+)
 from zfaccel.models import load_model, small_zfnet
 
 # 256 training images in 4 batches, 64 test images, 16 probe images, 1 followed map per layer:
@@ -109,6 +119,10 @@ def test_resume_without_a_checkpoint_is_refused_before_training(tmp_path, no_tra
         ({"lr": 0.0}, ValueError, "lr must be positive"),
         ({"epochs": 2.0}, TypeError, "epochs must be an int"),
         ({"lr": "0.1"}, TypeError, "lr must be a number"),
+        ({"conv1_lr": -1.0}, ValueError, "conv1_lr must be positive"),
+        ({"conv1_epochs": 0}, ValueError, "conv1_epochs must be at least 1"),
+        ({"conv1_weight_decay": -0.1}, ValueError, "conv1_weight_decay must be at least 0"),
+        ({"first_layer": "vgg"}, ValueError, "first_layer must be one of 'zfnet', 'alexnet', got 'vgg'"),
     ],
 )
 def test_bad_settings(tmp_path, change, error, match):
@@ -146,3 +160,44 @@ def test_cli_bundle_replaces_only_the_bundled_files(tmp_path, monkeypatch, capsy
     assert main([*args, "--quiet", "--bundle"]) == 0
     assert sorted(p.name for p in assets.iterdir()) == sorted([WEIGHTS, LOG, EVOLUTION])
     assert "replaced the bundled" in capsys.readouterr().out
+    alexnet = ["train", "--out", str(tmp_path / "alexnet"), "--epochs", "1", "--train-size", "128", "--test-size",
+               "32", "--first-layer", "alexnet"]  # fmt: skip
+    assert main([*alexnet, "--quiet", "--bundle"]) == 0
+    variant = file_names("alexnet")
+    assert sorted(p.name for p in assets.iterdir()) == sorted([WEIGHTS, LOG, EVOLUTION, variant[0], variant[1]])
+    assert load_model(assets / variant[0]).features[0].kernel_size == (9, 9)
+
+
+def test_conv1_stays_fixed_after_conv1_epochs_also_across_a_resume(tmp_path):
+    config = TrainConfig(**{**TINY.__dict__, "epochs": 3, "conv1_epochs": 1})
+    torch.manual_seed(config.seed)
+    initial = small_zfnet().state_dict()
+    seen = {}
+
+    def record(epoch: int, _: dict) -> None:
+        seen[epoch] = torch.load(tmp_path / "whole" / CHECKPOINT, weights_only=True)["model"]
+
+    train(tmp_path / "whole", config, show_progress=False, on_epoch=record)
+    conv1, conv2 = "features.0.weight", "features.4.weight"
+    assert not torch.equal(initial[conv1], seen[1][conv1])  # trained in epoch 1
+    assert torch.equal(seen[1][conv1], seen[3][conv1]) and torch.equal(
+        seen[1]["features.0.bias"], seen[3]["features.0.bias"]
+    )
+    assert not torch.equal(seen[1][conv2], seen[3][conv2])  # the rest trains on
+    with pytest.raises(Interrupt):
+        train(tmp_path / "cut", config, show_progress=False, on_epoch=_stop_after(2))
+    train(tmp_path / "cut", config, resume=True, show_progress=False)
+    for key, value in torch.load(tmp_path / "cut" / WEIGHTS, weights_only=True).items():
+        torch.testing.assert_close(value, seen[3][key], msg=key)
+
+
+def test_the_alexnet_like_variant_writes_its_own_files(tmp_path):
+    result = train(
+        tmp_path, TrainConfig(**{**TINY.__dict__, "epochs": 1, "first_layer": "alexnet"}), show_progress=False
+    )
+    weights, log, evolution, figure = file_names("alexnet")
+    assert (result.weights, result.log_file, result.evolution, result.figure) == (
+        tmp_path / weights, tmp_path / log, tmp_path / evolution, tmp_path / figure)  # fmt: skip
+    assert weights == "small_zfnet_alexnet.pt" and not (tmp_path / WEIGHTS).exists()
+    assert load_model(result.weights).features[0].stride == (4, 4)
+    assert json.loads((tmp_path / log).read_text())["model"] == "SmallZFNet(first_layer='alexnet')"

@@ -6,6 +6,7 @@ from zfaccel.analysis.correspondence import correspondence
 from zfaccel.analysis.correspondence_result import CorrespondenceResult
 from zfaccel.analysis.deconvnet import DeconvNet
 from zfaccel.analysis.filters import FilterReport, filters
+from zfaccel.analysis.first_layers import FirstLayers, compare_first_layers
 from zfaccel.analysis.generalisation import generalisation
 from zfaccel.analysis.generalisation_result import GeneralisationResult
 from zfaccel.analysis.invariance import InvarianceResult, invariance
@@ -26,11 +27,13 @@ __all__ = [
     "CorrespondenceResult",
     "DeconvNet",
     "FilterReport",
+    "FirstLayers",
     "GeneralisationResult",
     "InvarianceResult",
     "Occlusion",
     "OcclusionResult",
     "ProjectionQuality",
+    "compare_first_layers",
     "correspondence",
     "filters",
     "generalisation",

@@ -41,11 +41,10 @@ def mosaic(tiles: torch.Tensor, frames: np.ndarray, columns: int, scale: int) ->
     return out
 
 
-def render_filters(report, path: str | os.PathLike | None = None, *, columns: int | None = None) -> Figure:
-    """Draw ``report`` (a FilterReport): its filters, each contrast-stretched to its own range (RGB when
-    they take 3 input channels, else the mean over input channels in grey), framed by flag, and the
-    histogram of their concentration with the threshold and the white-noise level marked.
-    Saves a PNG at ``path`` when given; returns the Figure."""
+def filter_mosaic(report, columns: int | None = None) -> tuple[np.ndarray, str]:
+    """``report``'s filters as one RGB float array, each contrast-stretched to its own range (RGB when
+    they take 3 input channels, else the mean over input channels in grey) and framed by flag (dead,
+    unstructured, both); ``columns`` per row (default: about square). Returns (array, "RGB" or "grey")."""
     f, cin = report.weights.shape[:2]
     if columns is None:
         columns = math.ceil(math.sqrt(f))
@@ -56,22 +55,39 @@ def render_filters(report, path: str | os.PathLike | None = None, *, columns: in
     else:
         tiles, shown = stretch(report.weights.mean(1, keepdim=True)).expand(-1, 3, -1, -1), "grey"
     dead = report.dead.numpy() if report.dead is not None else np.zeros(f, bool)
-    unstructured = report.unstructured.numpy()
     frames = np.array([BOTH if d and u else DEAD if d else UNSTRUCTURED if u else PLAIN
-                       for d, u in zip(dead, unstructured, strict=True)], np.float32)  # fmt: skip
-
-    fig = new_figure(12, 6)
-    grid_ax, hist_ax = fig.subplots(1, 2, width_ratios=[1.35, 1])
+                       for d, u in zip(dead, report.unstructured.numpy(), strict=True)], np.float32)  # fmt: skip
     scale = max(1, round(TAP / max(report.weights.shape[-2:])))
-    grid_ax.imshow(mosaic(tiles, frames, columns, scale), interpolation="nearest")
-    grid_ax.set_axis_off()
-    what = "RGB" if shown == "RGB" else f"mean over the {cin} input channels, grey"
-    grid_ax.set_title(f"{f} filters {report.size}, each stretched to its own range ({what})", fontsize=10)
-    n_dead = "dead filters not measured (no data)" if report.dead is None else f"{int(dead.sum())} dead"
+    return mosaic(tiles, frames, columns, scale), shown
+
+
+def flag_legend(report) -> list[Patch]:
+    """Legend entries for the frame colours ``filter_mosaic`` draws."""
     legend = [Patch(color=UNSTRUCTURED, label=f"unstructured (concentration < {report.threshold:g})")]
     if report.dead is not None:
         legend = [Patch(color=DEAD, label=f"dead on all {report.images_seen} images"), *legend,
                   Patch(color=BOTH, label="both")]  # fmt: skip
+    return legend
+
+
+def render_filters(report, path: str | os.PathLike | None = None, *, columns: int | None = None) -> Figure:
+    """Draw ``report`` (a FilterReport): its filters, each contrast-stretched to its own range (RGB when
+    they take 3 input channels, else the mean over input channels in grey), framed by flag, and the
+    histogram of their concentration with the threshold and the white-noise level marked.
+    Saves a PNG at ``path`` when given; returns the Figure."""
+    f, cin = report.weights.shape[:2]
+    canvas, shown = filter_mosaic(report, columns)
+    dead = report.dead.numpy() if report.dead is not None else np.zeros(f, bool)
+    unstructured = report.unstructured.numpy()
+
+    fig = new_figure(12, 6)
+    grid_ax, hist_ax = fig.subplots(1, 2, width_ratios=[1.35, 1])
+    grid_ax.imshow(canvas, interpolation="nearest")
+    grid_ax.set_axis_off()
+    what = "RGB" if shown == "RGB" else f"mean over the {cin} input channels, grey"
+    grid_ax.set_title(f"{f} filters {report.size}, each stretched to its own range ({what})", fontsize=10)
+    n_dead = "dead filters not measured (no data)" if report.dead is None else f"{int(dead.sum())} dead"
+    legend = flag_legend(report)
     grid_ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(legend),
                    fontsize=9, frameon=False, handlelength=1.2)  # fmt: skip
 

@@ -16,7 +16,8 @@ def add_model_argument(p: argparse.ArgumentParser, *, backend: bool = True) -> N
     """--model, --weights and --device, and --backend for commands whose kernels take one."""
     p.add_argument("--model", default="small",
                    help="zfnet, alexnet, vgg11, vgg13, vgg16 or vgg19 (random weights unless --weights is given), "
-                        "small (the bundled demo model), or a weights file of any of these (or of pytorchcv's "
+                        "small (the bundled demo model), small-alexnet (its variant with an AlexNet-like first layer), "
+                        "or a weights file of any of these (or of pytorchcv's "
                         "ZFNet); default: small")  # fmt: skip
     p.add_argument("--weights", type=Path, metavar="FILE",
                    help="weights for --model zfnet, alexnet or vggN: a torchvision-style state_dict file (.pt, .pth "

@@ -31,9 +31,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # refused by weights_only, or truncated: say which file
         raise ValueError(f"cannot read the checkpoint {str(path)!r}: {type(err).__name__}: {err}") from err
-    missing = {"model", "optimizer", "scheduler", "epoch", "config", "log"} - set(
-        state if isinstance(state, dict) else ()
-    )
+    missing = {"model", "optimisers", "epoch", "config", "log"} - set(state if isinstance(state, dict) else ())
     if missing:
         raise ValueError(f"{str(path)!r} is not a zfaccel training checkpoint (missing {sorted(missing)})")
     return state

@@ -19,6 +19,9 @@ from zfaccel.models.zfnet import zfnet
 # The demo model's trained weights, shipped inside the package (zfaccel train writes them).
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SMALL_WEIGHTS = ASSETS / "small_zfnet.pt"
+# The same model with an AlexNet-like first layer (Fig. 6's comparison), trained the same way.
+SMALL_ALEXNET_WEIGHTS = ASSETS / "small_zfnet_alexnet.pt"
+SMALL_VARIANTS = {"small": ("zfnet", SMALL_WEIGHTS), "small-alexnet": ("alexnet", SMALL_ALEXNET_WEIGHTS)}
 # Fig. 4: what FeatureEvolution recorded while the bundled weights trained.
 SMALL_EVOLUTION = ASSETS / "small_zfnet_evolution.npz"
 
@@ -28,17 +31,23 @@ ARCHITECTURES: dict[str, Callable[[int], nn.Module]] = {
     "alexnet": alexnet,
     **{f"vgg{depth}": partial(vgg, depth) for depth in VGG_CONFIGS},
 }
-MODEL_NAMES = ("zfnet", "small", *list(ARCHITECTURES)[1:])
+MODEL_NAMES = ("zfnet", *SMALL_VARIANTS, *list(ARCHITECTURES)[1:])
 # A pytorchcv ZFNet state_dict has this key (zfaccel's own models have torchvision's names).
 PYTORCHCV = f"{next(iter(PYTORCHCV_ZFNET_KEYS))}.weight"
 
 
-def pretrained_small() -> SmallZFNet:
-    """The demo model with the bundled weights (trained by ``zfaccel train`` on the bundled shapes data)."""
-    if not SMALL_WEIGHTS.is_file():
-        raise FileNotFoundError(f"the bundled demo weights are missing ({SMALL_WEIGHTS}); run `zfaccel train`")
-    state = read_state_dict(SMALL_WEIGHTS)
-    return load_weights(small_zfnet(state["classifier.6.weight"].shape[0]), state)
+def pretrained_small(first_layer: str = "zfnet") -> SmallZFNet:
+    """The demo model with the bundled weights (trained by ``zfaccel train`` on the bundled shapes data);
+    ``first_layer="alexnet"``: the variant with an AlexNet-like first layer, trained the same way."""
+    variants = {layer: path for layer, path in SMALL_VARIANTS.values()}
+    if first_layer not in variants:
+        raise ValueError(f"first_layer must be one of {', '.join(map(repr, variants))}, got {first_layer!r}")
+    path = variants[first_layer]
+    if not path.is_file():
+        flag = "" if first_layer == "zfnet" else f" --first-layer {first_layer}"
+        raise FileNotFoundError(f"the bundled demo weights are missing ({path}); run `zfaccel train{flag}`")
+    state = read_state_dict(path)
+    return load_weights(small_zfnet(state["classifier.6.weight"].shape[0], first_layer), state)
 
 
 def load_model(
@@ -53,7 +62,7 @@ def load_model(
       ``weights`` (a torchvision-style state_dict or its file, .pt/.pth or .safetensors; for zfnet also
       pytorchcv's), its number of classes taken from their ``classifier.6.weight``; random weights
       (1000 classes) without them;
-    - ``"small"``: the bundled demo model;
+    - ``"small"``: the bundled demo model; ``"small-alexnet"``: its variant with an AlexNet-like first layer;
     - a weights file of any of these (or of pytorchcv's ZFNet): its keys and shapes say which.
 
     Files are read without running code. Errors name the arguments as ``names`` says (the CLI
@@ -66,10 +75,10 @@ def load_model(
     for_names = f"{weights_arg} works with {spec_arg} {', '.join(ARCHITECTURES)} only"
     if isinstance(spec, str) and spec in ARCHITECTURES:
         model = ARCHITECTURES[spec]() if weights is None else _with_weights(spec, weights, weights_arg)
-    elif spec == "small":
+    elif isinstance(spec, str) and spec in SMALL_VARIANTS:
         if weights is not None:
-            raise ValueError(f"{for_names}; {_named(spec_arg, spec)} is the bundled demo model with its own weights")
-        model = pretrained_small()
+            raise ValueError(f"{for_names}; {_named(spec_arg, spec)} is a bundled demo model with its own weights")
+        model = pretrained_small(SMALL_VARIANTS[spec][0])
     else:
         if not isinstance(spec, str | os.PathLike):
             raise TypeError(f"{spec_arg} must be a model name or a weights file path, got {type(spec).__name__}")
@@ -102,7 +111,8 @@ def architecture_of(state: Mapping[str, torch.Tensor]) -> str | None:
     if shape == (64, 3, 3, 3):  # VGG: 3x3 convolutions only, as many as the depth less the 3 linear layers
         convs = sum(1 for k, v in state.items() if k.startswith("features.") and k.endswith(".weight") and v.dim() == 4)
         return f"vgg{convs + 3}" if convs + 3 in VGG_CONFIGS else None
-    return {(96, 3, 7, 7): "zfnet", (64, 3, 11, 11): "alexnet", (32, 3, 5, 5): "small"}.get(shape)
+    known = {(96, 3, 7, 7): "zfnet", (64, 3, 11, 11): "alexnet", (32, 3, 5, 5): "small", (32, 3, 9, 9): "small-alexnet"}
+    return known.get(shape)
 
 
 def _build(name: str, state: Mapping[str, torch.Tensor], source: str) -> nn.Module:
@@ -111,7 +121,10 @@ def _build(name: str, state: Mapping[str, torch.Tensor], source: str) -> nn.Modu
         return zfnet_from_pytorchcv(state)
     last = state.get("classifier.6.weight")
     classes = int(last.shape[0]) if last is not None else 1000
-    build = small_zfnet if name == "small" else ARCHITECTURES[name]
+    if name in SMALL_VARIANTS:
+        build = partial(small_zfnet, first_layer=SMALL_VARIANTS[name][0])
+    else:
+        build = ARCHITECTURES[name]
     return load_weights(build(classes), state, source=source)
 
 

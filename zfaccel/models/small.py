@@ -14,10 +14,18 @@ fully connected layers), scaled to 64 x 64 inputs (about 20 MMAC per image):
     pool5  3x3 / 2, ceil_mode        -> 64 x 4 x 4
     fc6 256, fc7 256 (ReLU, dropout), fc8 num_classes
 
-One addition to ZFNet: a BatchNorm2d between each convolution and its ReLU.
-Without it, AdamW at 3e-3 left the loss at ln(10) = 2.30 for 4 epochs on the
-shapes data; with it the model passes 90 % within a few epochs. The deconvnet
-filters with each convolution's BatchNorm-folded weights (zfaccel.models.folding).
+One addition to ZFNet: a BatchNorm2d between conv2-conv5 and their ReLUs.
+Without them, AdamW at 3e-3 left the loss at ln(10) = 2.30 for 4 epochs on the
+shapes data; with them the model passes 90 % within a few epochs. conv1 has none,
+as in the paper: with a BatchNorm after it, its filters trained to near noise
+(mean spectral concentration 0.53; zfaccel.demo.train says how conv1 is trained
+instead). The deconvnet filters with each convolution's BatchNorm-folded weights
+(zfaccel.models.folding).
+
+``first_layer="alexnet"`` is the paper's Fig. 6 comparison: AlexNet's first layer
+(11x11 filters at stride 4 against ZFNet's 7x7 at stride 2) scaled the same way,
+9x9 at stride 4 (padding 4). It gives conv1 16 x 16 maps and pool5 2 x 2, so fc6
+takes 64 x 2 x 2 inputs; everything else is the same.
 """
 
 from __future__ import annotations
@@ -29,6 +37,13 @@ from zfaccel.models.layers import check_num_classes, classifier
 from zfaccel.nn import MaxPool2d
 
 INPUT_SIZE = 64
+# conv1 (kernel, stride, padding) per first_layer.
+FIRST_LAYERS = {"zfnet": (5, 2, 2), "alexnet": (9, 4, 4)}
+
+
+def _pooled(size: int) -> int:
+    """A map's side after a 3x3 / 2 ceil-mode pool."""
+    return -(-(size - 3) // 2) + 1
 
 
 class SmallZFNet(nn.Module):
@@ -44,13 +59,17 @@ class SmallZFNet(nn.Module):
     std = STD
     class_names = tuple(CLASSES)
 
-    def __init__(self, num_classes: int = len(CLASSES), *, dropout: float = 0.3) -> None:
+    def __init__(self, num_classes: int = len(CLASSES), *, dropout: float = 0.3, first_layer: str = "zfnet") -> None:
         super().__init__()
         check_num_classes(num_classes)
+        if first_layer not in FIRST_LAYERS:
+            raise ValueError(f"first_layer must be one of {', '.join(map(repr, FIRST_LAYERS))}, got {first_layer!r}")
+        self.first_layer = first_layer
+        kernel, stride, padding = FIRST_LAYERS[first_layer]
+        side = _pooled(_pooled(_pooled((INPUT_SIZE + 2 * padding - kernel) // stride + 1)))  # 4 (zfnet), 2 (alexnet)
         lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
         self.features = nn.Sequential(
-            nn.Conv2d(3, 32, 5, stride=2, padding=2),
-            nn.BatchNorm2d(32),
+            nn.Conv2d(3, 32, kernel, stride=stride, padding=padding),
             nn.ReLU(inplace=True),
             MaxPool2d(3, 2, ceil_mode=True),
             lrn(),
@@ -70,13 +89,13 @@ class SmallZFNet(nn.Module):
             nn.ReLU(inplace=True),
             MaxPool2d(3, 2, ceil_mode=True),
         )
-        self.classifier = classifier(64 * 4 * 4, 256, num_classes, dropout)
+        self.classifier = classifier(64 * side * side, 256, num_classes, dropout)
 
     def forward(self, x):
         """x: (N, 3, 64, 64) float -> logits (N, num_classes)."""
         return self.classifier(self.features(x).flatten(1))
 
 
-def small_zfnet(num_classes: int = len(CLASSES)) -> SmallZFNet:
+def small_zfnet(num_classes: int = len(CLASSES), first_layer: str = "zfnet") -> SmallZFNet:
     """The demo model with random weights; ``zfaccel.models.pretrained_small()`` loads the bundled ones."""
-    return SmallZFNet(num_classes)
+    return SmallZFNet(num_classes, first_layer=first_layer)
