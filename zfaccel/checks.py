@@ -7,6 +7,17 @@ import torch
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
+def check_int(value: object, name: str, *, low: int = 1, none: bool = False) -> int | None:
+    """``value`` when it is an int >= ``low`` (None too when ``none``); ValueError naming ``name`` otherwise.
+    A bool is refused: ``True`` is not a count."""
+    if none and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        what = "a positive int" if low == 1 else f"an int >= {low}"
+        raise ValueError(f"{name} must be {what}{' or None' if none else ''}, got {value!r}")
+    return value
+
+
 def check_tensor(t: object, name: str, *, dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES) -> torch.Tensor:
     """A non-empty (N,C,H,W) or (C,H,W) tensor of one of ``dtypes``; TypeError/ValueError naming ``name``."""
     if not isinstance(t, torch.Tensor):

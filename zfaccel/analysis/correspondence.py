@@ -21,7 +21,7 @@ from zfaccel.analysis.correspondence_result import RANDOM, CorrespondenceResult
 from zfaccel.analysis.feature_layers import FeatureLayer, default_layers, features_at, resolve_layers
 from zfaccel.analysis.occlusion.engine import inference
 from zfaccel.analysis.occlusion.grid import positive_pair
-from zfaccel.checks import FLOAT_DTYPES
+from zfaccel.checks import FLOAT_DTYPES, check_int
 from zfaccel.ops import occlusion_batch
 
 # Changes below TOLERANCE x the layer's largest clean activation count as no change (sign 0): the same
@@ -37,12 +37,6 @@ def default_window(size: tuple[int, int]) -> tuple[int, int]:
     without covering the whole object."""
     side = max(1, round(min(size) / 8))
     return side, side
-
-
-def _int_at_least(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 def _check_images(model: nn.Module, images: object) -> torch.Tensor:
@@ -231,9 +225,9 @@ def correspondence(
     where = _check_parts(parts, n, size)
     window_hw = _check_window(window, size)
     masks = _check_masks(random_within, images)
-    random_draws = _int_at_least(random_draws, "random_draws", 1)
-    seed = _int_at_least(seed, "seed", 0)
-    batch_size = _int_at_least(batch_size, "batch_size", 1)
+    random_draws = check_int(random_draws, "random_draws")
+    seed = check_int(seed, "seed", low=0)
+    batch_size = check_int(batch_size, "batch_size")
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be a number in [0, 1), got {tolerance!r}")
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from zfaccel.analysis.regions import Region
 from zfaccel.backends import check_name
-from zfaccel.checks import check_images
+from zfaccel.checks import check_images, check_int
 from zfaccel.geometry import to_pair
 from zfaccel.models.folding import folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
@@ -311,10 +311,7 @@ class DeconvNet:
         """
         if mode not in MODES:
             raise ValueError(f"mode must be 'max' or 'map', got {mode!r}")
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        check_int(batch_size, "batch_size", none=True)
         trace, stop = self.trace(images, layer)
         images = check_images(images, self._in_channels())
         act = trace.output

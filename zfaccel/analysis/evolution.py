@@ -21,6 +21,7 @@ from torch import nn
 from zfaccel.analysis.mosaic import GAP, grid, normalize_projection, resize, stretch
 from zfaccel.analysis.topk import top_activations
 from zfaccel.atomic import replace_atomically
+from zfaccel.checks import check_int
 from zfaccel.models.plain import split_model
 
 if TYPE_CHECKING:  # matplotlib loads only to draw: training records pictures without it
@@ -106,8 +107,7 @@ def render_evolution(record: str | os.PathLike, path: str | os.PathLike | None =
     writes it as a PNG to ``path`` when given."""
     from zfaccel.analysis.plotting import FONT, PAD, Label, line_px, mosaic_figure, save, text_px
 
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 1:
-        raise ValueError(f"tile must be a positive int, got {tile!r}")
+    check_int(tile, "tile")
     with np.load(record) as data:
         epochs = data["epochs"].tolist()
         layers = sorted({k.split("/")[0] for k in data.files if "/" in k}, key=lambda n: (len(n), n))

@@ -16,18 +16,12 @@ from matplotlib.patches import Rectangle
 
 from zfaccel.analysis.mosaic import BACKGROUND, grid, resize, stretch
 from zfaccel.analysis.plotting import CYCLE, FONT, PAD, Label, line_px, mosaic_figure, save, text_px
+from zfaccel.checks import check_int
 from zfaccel.reference.crops import gather_crops, inside
 
 BLOCK_GAP = 12  # pixels between the blocks of the top-k figure
 TILE_GAP = 8  # pixels between projection tiles, room for their coloured frames
 MIN_TILE = 128  # small inputs (the demo's 64 px) are shown enlarged 2x, nearest, so they stay crisp
-
-
-def _positive(value: object, name: str, none: bool = False) -> None:
-    if none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if none else ''}, got {value!r}")
 
 
 def top_tiles(top, row: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,8 +44,8 @@ def render_top_activations(
     """Fig. 2 for one layer: per feature map, a grid of its top-k projections (left) beside the matching
     image patches (right), maps in a square arrangement, the first ``max_channels`` of them (None: all),
     tiles ``tile`` pixels square. Returns the Figure; writes it as a PNG to ``path`` when given."""
-    _positive(tile, "tile")
-    _positive(max_channels, "max_channels", none=True)
+    check_int(tile, "tile")
+    check_int(max_channels, "max_channels", none=True)
     c, k = top.values.shape
     shown = range(min(c, max_channels) if max_channels else c)
     side = math.ceil(math.sqrt(k))
@@ -132,8 +126,8 @@ def render_projection_rows(
     lines. For rows of at most 10, a coloured box on the image marks where each tile's square lies, and
     the tile has a frame of the same colour. ``title`` (e.g. the prediction) heads the figure. Returns
     the Figure; writes it as a PNG to ``path`` when given."""
-    _positive(columns, "columns")
-    _positive(tile, "tile", none=True)
+    check_int(columns, "columns")
+    check_int(tile, "tile", none=True)
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be (3, H, W), got {tuple(image.shape)}")
     h, w = image.shape[-2:]

@@ -46,6 +46,7 @@ from torch.utils.data import Dataset
 
 from zfaccel.analysis.deconvnet import DeconvNet
 from zfaccel.analysis.topk_data import batches
+from zfaccel.checks import check_int
 from zfaccel.models.folding import batch_norm_after, folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
 
@@ -171,7 +172,10 @@ def peak_activations(model: nn.Module, data, output: int, batch_size: int = 64) 
     iterable of batches (tensors or (images, ...) tuples). Runs in inference mode, without autograd.
     """
     dn = DeconvNet(model)
-    in_channels = next(m for m in dn.plain.features if isinstance(m, nn.Conv2d)).in_channels
+    first = dn.plain.first_conv
+    if first is None:
+        raise ValueError("model has no Conv2d in its features: it has no filters to measure")
+    in_channels = first.in_channels
     if isinstance(data, torch.Tensor):
         parts: Iterable = _check_batch(data, in_channels).split(batch_size)
     elif isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")
@@ -182,7 +186,7 @@ def peak_activations(model: nn.Module, data, output: int, batch_size: int = 64) 
     else:
         raise TypeError(f"data must be an image tensor (N, C, H, W), a Dataset or an iterable of batches, "
                         f"got {type(data).__name__}")  # fmt: skip
-    device = next(m for m in dn.plain.features if isinstance(m, nn.Conv2d)).weight.device
+    device = first.weight.device
     peaks = []
     for images in parts:
         images = _check_batch(images, in_channels)
@@ -239,8 +243,7 @@ def filters(
         if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
             raise ValueError(f"{name} must be a number in {'(0, 1)' if name == 'threshold' else '[0, 1)'}, "
                              f"got {value!r}")  # fmt: skip
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     conv, output, name = conv_layer(plain, layer)
     weight = folded_weight(plain.features, conv) if fold_bn else plain.features[conv].weight.detach()
     weights = weight.float().cpu()

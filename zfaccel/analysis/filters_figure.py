@@ -13,6 +13,7 @@ from matplotlib.patches import Patch
 
 from zfaccel.analysis.mosaic import stretch
 from zfaccel.analysis.plotting import new_figure, save
+from zfaccel.checks import check_int
 
 # Frame colours: the flags read at a glance on the grid.
 PLAIN = (0.82, 0.82, 0.82)
@@ -48,8 +49,7 @@ def filter_mosaic(report, columns: int | None = None) -> tuple[np.ndarray, str]:
     f, cin = report.weights.shape[:2]
     if columns is None:
         columns = math.ceil(math.sqrt(f))
-    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise ValueError(f"columns must be a positive int, got {columns!r}")
+    check_int(columns, "columns")
     if cin == 3:
         tiles, shown = stretch(report.weights), "RGB"
     else:

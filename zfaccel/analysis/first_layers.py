@@ -21,6 +21,7 @@ from torch.utils.data import TensorDataset
 
 from zfaccel.analysis.filters import FilterReport, conv_layer, filters
 from zfaccel.analysis.topk import top_activations
+from zfaccel.checks import check_int
 from zfaccel.models.plain import split_model
 
 
@@ -113,8 +114,7 @@ def compare_first_layers(
         if labels.shape != (len(images),) or labels.is_floating_point():
             raise ValueError(f"labels must be {len(images)} class indices, one per image, got shape "
                              f"{tuple(labels.shape)} {labels.dtype}")  # fmt: skip
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive int, got {channels!r}")
+    check_int(channels, "channels")
     from zfaccel.analysis.figures import top_tiles  # with matplotlib, which loads only when needed
 
     names, geometry, reports, accuracy, tiles = [], [], [], [], []

@@ -30,7 +30,7 @@ from zfaccel.analysis.transforms import (
     is_identity,
     transform_images,
 )
-from zfaccel.checks import check_images
+from zfaccel.checks import check_images, check_int
 from zfaccel.models.classes import class_names as model_class_names
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
@@ -78,10 +78,6 @@ class InvarianceResult:
         from zfaccel.analysis.invariance_figure import render_invariance
 
         return render_invariance([self], path)
-
-
-def _first_conv(plain: PlainCNN) -> nn.Conv2d | None:
-    return next((m for m in plain.features if isinstance(m, nn.Conv2d)), None)
 
 
 def _check_labels(labels: object, b: int) -> torch.Tensor:
@@ -207,7 +203,7 @@ def invariance(
     """
     transform = check_transform(transform)
     plain = split_model(model)
-    conv = _first_conv(plain)
+    conv = plain.first_conv
     images = check_images(images, conv.in_channels if conv is not None else None)
     size = getattr(model, "input_size", None)
     if isinstance(size, int) and tuple(images.shape[-2:]) != (size, size):
@@ -217,8 +213,7 @@ def invariance(
     labels = _check_labels(labels, b)
     amounts = default_amounts(transform, h) if amounts is None else check_amounts(amounts, transform)
     modules = _resolve_layers(model, plain, layers)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     padding = check_padding(padding)
     if not isinstance(relative, bool):
         raise TypeError(f"relative must be a bool, got {type(relative).__name__}")

@@ -23,7 +23,7 @@ from torch import nn
 
 from zfaccel.analysis.deconvnet import DeconvNet
 from zfaccel.analysis.saliency import input_gradients
-from zfaccel.checks import check_images
+from zfaccel.checks import check_images, check_int
 
 METHODS = ("deconvnet", "saliency")
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
@@ -86,8 +86,7 @@ def _check(images, masks, layers, dilate, method) -> tuple[torch.Tensor, tuple[s
         layers = (layers,)
     if not isinstance(layers, Sequence) or not layers:
         raise ValueError(f"layers must be a non-empty sequence of layer names, got {layers!r}")
-    if isinstance(dilate, bool) or not isinstance(dilate, int) or dilate < 0:
-        raise ValueError(f"dilate must be an int >= 0 (pixels), got {dilate!r}")
+    check_int(dilate, "dilate", low=0)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     return images, tuple(layers)
@@ -117,8 +116,7 @@ def projection_on_object(
         batch_size: images per forward / projection batch.
     """
     images, layers = _check(images, masks, layers, dilate, method)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size")
     dn = DeconvNet(model, fold_bn=fold_bn)
     stops = {layer: dn.plain.resolve(layer, "layers") for layer in layers}  # fail before any work
     grown = dilate_masks(masks, dilate)

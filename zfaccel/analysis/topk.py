@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from zfaccel.analysis.deconvnet import DeconvNet, check_channels
 from zfaccel.analysis.topk_checkpoint import STATE, load_checkpoint, run_settings, save_checkpoint
 from zfaccel.analysis.topk_data import Failure, as_dataset, batches, load
+from zfaccel.checks import check_int
 from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
 from zfaccel.ops import spatial_argmax
 
@@ -102,8 +103,7 @@ class TopActivations:
 
 
 def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    check_int(k, "k")
     return k
 
 
@@ -169,8 +169,7 @@ def top_activations(
         TopActivations; ``.render(path)`` draws the paper's Fig. 2 for this layer.
     """
     k = _check_k(k)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size", none=True)
     batch_size = batch_size or 32
     if not isinstance(strict, bool):
         raise TypeError(f"strict must be a bool, got {type(strict).__name__}")

@@ -21,6 +21,7 @@ from zfaccel.bench import (
 from zfaccel.bench.cases import pool_cases
 from zfaccel.bench.results import RateRow, Row, environment, rate_table, result_path, save, table
 from zfaccel.bench.timing import copy_bandwidth_gbs
+from zfaccel.checks import check_int
 
 
 def _pool_rows(suite):
@@ -80,8 +81,7 @@ def run(
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda needs a CUDA GPU, and torch sees none")
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads!r}")
+        check_int(threads, "threads")
         torch.set_num_threads(threads)
     unknown = sorted(set(ops or ()) - set(SUITES))
     if unknown:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from zfaccel.checks import check_int
 from zfaccel.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -25,8 +26,7 @@ class ImageNetCNN(nn.Module):
 
 def check_num_classes(num_classes: object) -> int:
     """``num_classes`` itself when it is a positive int; ValueError naming it otherwise."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    check_int(num_classes, "num_classes")
     return num_classes
 
 

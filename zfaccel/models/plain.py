@@ -67,6 +67,11 @@ class PlainCNN:
             raise ValueError(f"unknown {argument} {layer!r}; this model's layers are {known}, or an index 0..{n - 1}")
         return self.names[layer]
 
+    @property
+    def first_conv(self) -> nn.Conv2d | None:
+        """The first Conv2d of ``features`` (what sets the input's channels, device and dtype), or None."""
+        return next((m for m in self.features if isinstance(m, nn.Conv2d)), None)
+
     def channels(self, index: int) -> int:
         """How many channels the output of features[index] has (the last convolution's)."""
         convs = [m for m in self.features[: index + 1] if isinstance(m, nn.Conv2d)]

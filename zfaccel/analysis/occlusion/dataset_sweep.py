@@ -30,6 +30,7 @@ from zfaccel.analysis.occlusion.dataset import Listing, SweepImages, list_images
 from zfaccel.analysis.occlusion.grid import default_geometry, grid
 from zfaccel.analysis.occlusion.macs import count_macs
 from zfaccel.analysis.occlusion.sweep import Occlusion
+from zfaccel.checks import check_int
 from zfaccel.identity import model_identity
 from zfaccel.models.classes import class_names as model_class_names
 from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
@@ -84,12 +85,6 @@ def _check_target(target: object) -> str | int:
     raise ValueError(f"target must be 'predicted', 'label' or a class number >= 0, got {target!r}")
 
 
-def _positive(value: object, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
-
-
 def _true_labels(listing: Listing, names: list[str] | None) -> tuple[list[int] | None, list[str] | None]:
     """Each image's true class in the model's numbering, from the folder layout, and the class names:
     a folder class is matched by name with the model's classes where the model names them, else
@@ -122,7 +117,7 @@ def plan_sweep(
     """Check the arguments and list the data; nothing is run or written. See :func:`sweep_dataset`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    chunk = _positive(chunk, "chunk")
+    chunk = check_int(chunk, "chunk")
     target = _check_target(target)
     base = _check_baseline(baseline)
     if approximate is not None and not isinstance(approximate, Approximation):
@@ -270,7 +265,7 @@ def sweep_dataset(
     plan = plan_sweep(model, data, window=window, stride=stride, baseline=baseline, target=target,
                       feature_layer=feature_layer, chunk=chunk, preprocessing=preprocessing,
                       approximate=approximate)  # fmt: skip
-    _positive(workers, "workers", 0)
+    check_int(workers, "workers", low=0)
     if not isinstance(strict, bool) or not isinstance(overwrite, bool):
         raise TypeError("strict and overwrite must be bools")
     location = stores.store_location(store)

@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import torch
 
+from zfaccel.checks import check_int
+
 T = TypeVar("T")
 
 # Share of the free memory a sweep takes by default: other tensors (the caller's,
@@ -41,8 +43,7 @@ def check_max_memory(max_memory: object) -> int | None:
 
 
 def check_batch_size(batch_size: object) -> int | None:
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    check_int(batch_size, "batch_size", none=True)
     return batch_size
 
 
