@@ -326,59 +326,78 @@ void max_unpool2d_switches_cpu(const PoolShape& g, int dtype, int layout, const 
   });
 }
 
+namespace {
+
+// How many of the n bytes at s are >= limit, over all threads in contiguous shares. In blocks of 64
+// bytes into 8-bit counters flushed every 255 blocks, which compilers vectorise (one compare and
+// one subtract per 16-64 bytes); a count per small plane, as before, cost 38 ns a plane: 0.16 ms of
+// a 0.66 ms unpool of (16, 256, 13, 13) switches.
+int64_t count_at_least(const uint8_t* s, int64_t n, int limit, int num_threads) {
+  if (limit > 255 || n <= 0) return 0;
+  const uint8_t lim = static_cast<uint8_t>(limit);
+  constexpr int64_t kBlock = 64, kFlush = 255;
+  const int64_t share = round_up((n + num_threads - 1) / num_threads, kBlock);
+  int64_t total = 0;
+#pragma omp parallel for reduction(+ : total) num_threads(num_threads) schedule(static)
+  for (int64_t start = 0; start < n; start += share) {
+    const int64_t end = std::min(n, start + share);
+    int64_t i = start;
+    while (end - i >= kBlock) {
+      uint8_t counts[kBlock] = {};
+      for (int64_t b = 0; b < kFlush && end - i >= kBlock; ++b, i += kBlock)
+        for (int64_t j = 0; j < kBlock; ++j) counts[j] += s[i + j] >= lim;
+      for (int64_t j = 0; j < kBlock; ++j) total += counts[j];
+    }
+    for (; i < end; ++i) total += s[i] >= lim;
+  }
+  return total;
+}
+
+}  // namespace
+
 int64_t count_invalid_switches_cpu(const PoolShape& g, int layout, const uint8_t* s, int num_threads) {
   check_pool_shape(g, kFloat32, layout, "count_invalid_switches_cpu");
   require(s != nullptr, "count_invalid_switches_cpu", "null data pointer");
   require(num_threads >= 1, "count_invalid_switches_cpu", "num_threads must be at least 1");
   const int window = static_cast<int>(g.kh * g.kw);
-  // A value inside the window can still name a padding position, but only in
-  // windows that reach past the input: the border rows and columns.
-  auto is_border = [](int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t dil, int64_t size) {
-    return o * stride - pad < 0 || o * stride - pad + (k - 1) * dil >= size;
-  };
-  std::vector<int64_t> border_cols;
-  for (int64_t ow = 0; ow < g.ow; ++ow)
-    if (is_border(ow, g.sw, g.pw, g.kw, g.dw, g.w)) border_cols.push_back(ow);
-  std::vector<char> border_row(g.oh);
-  for (int64_t oh = 0; oh < g.oh; ++oh) border_row[oh] = is_border(oh, g.sh, g.ph, g.kh, g.dh, g.h);
-  // Per pooled row and per pooled column, a table over the 256 switch values: 1 where a value
-  // inside the window names a row (column) outside the input. A border switch is then tested with
-  // two loads, not two divisions and four compares (0.4 ms of a 1.2 ms unpool of 4096 small planes).
-  std::vector<uint8_t> row_out(g.oh * 256, 0), col_out(g.ow * 256, 0);
-  for (int v = 0; v < window; ++v) {
-    for (int64_t oh = 0; oh < g.oh; ++oh)
-      row_out[oh * 256 + v] = static_cast<uint64_t>(oh * g.sh - g.ph + (v / g.kw) * g.dh) >= static_cast<uint64_t>(g.h);
-    for (int64_t ow = 0; ow < g.ow; ++ow)
-      col_out[ow * 256 + v] = static_cast<uint64_t>(ow * g.sw - g.pw + (v % g.kw) * g.dw) >= static_cast<uint64_t>(g.w);
-  }
-  // One pass over contiguous memory per item (a plane, or an image for NHWC): values outside the
-  // window everywhere (vectorised), the padding test on border positions only. Earlier, the border
-  // test ran per position across all planes, one cache miss each: 6.7 ms of a 17 ms NCHW unpool.
   const int64_t items = layout == kNHWC ? g.n : g.n * g.c;
   const int64_t per_item = g.oh * g.ow * (layout == kNHWC ? g.c : 1);
   const int64_t lanes = layout == kNHWC ? g.c : 1;  // switches per position
-  int64_t bad = 0;
+  // Values outside the window, anywhere: one vectorised pass over all the switches.
+  int64_t bad = count_at_least(s, items * per_item, window, num_threads);
+  // A value inside the window can still name a padding position, but only at positions whose window
+  // reaches past the input (the border rows and columns). Per such position, one table over the 256
+  // switch values, 1 where the value names a row or column outside the input: a switch is then tested
+  // with two loads and an add, no branch (per-row and per-column tables looked up through a
+  // lambda cost 38 ns a plane: 0.16 ms of a 0.66 ms unpool of (16, 256, 13, 13) switches).
+  std::vector<int64_t> where;  // element offset of each such position inside an item
+  std::vector<uint8_t> tables;  // 256 per position
+  for (int64_t oh = 0; oh < g.oh; ++oh)
+    for (int64_t ow = 0; ow < g.ow; ++ow) {
+      uint8_t table[256] = {};
+      bool any = false;
+      for (int v = 0; v < window; ++v) {
+        const int64_t ih = oh * g.sh - g.ph + (v / g.kw) * g.dh, iw = ow * g.sw - g.pw + (v % g.kw) * g.dw;
+        table[v] = ih < 0 || ih >= g.h || iw < 0 || iw >= g.w;
+        any |= table[v] != 0;
+      }
+      if (!any) continue;
+      where.push_back((oh * g.ow + ow) * lanes);
+      tables.insert(tables.end(), table, table + 256);
+    }
+  if (where.empty()) return bad;
+  const int64_t positions = static_cast<int64_t>(where.size());
   const int64_t grab = grab_size(items, num_threads);
 #pragma omp parallel for reduction(+ : bad) num_threads(num_threads) schedule(dynamic, grab)
   for (int64_t item = 0; item < items; ++item) {
     const uint8_t* sp = s + item * per_item;
-    int32_t outside_window = 0;  // a plane or an image holds far fewer than 2^31 switches
-    for (int64_t i = 0; i < per_item; ++i) outside_window += sp[i] >= window;
     int64_t on_padding = 0;
-    auto scan = [&](int64_t oh, int64_t ow) {
-      const uint8_t* at = sp + (oh * g.ow + ow) * lanes;
-      const uint8_t* rt = row_out.data() + oh * 256;
-      const uint8_t* ct = col_out.data() + ow * 256;
-      for (int64_t c = 0; c < lanes; ++c) on_padding += rt[at[c]] | ct[at[c]];
-    };
-    for (int64_t oh = 0; oh < g.oh; ++oh) {
-      if (border_row[oh]) {
-        for (int64_t ow = 0; ow < g.ow; ++ow) scan(oh, ow);
-      } else {
-        for (int64_t ow : border_cols) scan(oh, ow);
-      }
+    for (int64_t k = 0; k < positions; ++k) {
+      const uint8_t* at = sp + where[k];
+      const uint8_t* table = tables.data() + k * 256;
+      for (int64_t c = 0; c < lanes; ++c) on_padding += table[at[c]];
     }
-    bad += outside_window + on_padding;
+    bad += on_padding;
   }
   return bad;
 }
