@@ -75,3 +75,19 @@ def test_bad_input_is_named(pair, args, kwargs, match):
     args = (models if args[0] is None else args[0], *args[1:])
     with pytest.raises(ValueError, match=match):
         compare_first_layers(*args, **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="need a CUDA GPU (none on this machine)")
+def test_on_a_gpu_the_numbers_are_the_cpu_ones(pair):
+    models, images = pair
+    labels = torch.arange(len(images)) % 10
+    cpu = compare_first_layers(models, images, labels, channels=4)
+    gpu = compare_first_layers({k: m.cuda() for k, m in models.items()}, images.cuda(), labels, channels=4)
+    for m in models.values():
+        m.cpu()
+    assert gpu.accuracy == cpu.accuracy
+    for a, b in zip(gpu.reports, cpu.reports, strict=True):
+        torch.testing.assert_close(a.concentration, b.concentration, equal_nan=True)
+        assert torch.equal(a.dead, b.dead)
+    for a, b in zip(gpu.tiles, cpu.tiles, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

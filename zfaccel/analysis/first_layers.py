@@ -83,7 +83,7 @@ def _accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batc
     hits = 0
     with torch.inference_mode():
         for x, y in zip(images.split(batch_size), labels.split(batch_size), strict=True):
-            hits += int((model(x).argmax(1) == y).sum())
+            hits += int((model(x).argmax(1) == y.to(x.device)).sum())
     return hits / len(images)
 
 
