@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from zfaccel.checks import check_int
 
@@ -27,3 +28,39 @@ def test_ints_at_or_above_the_floor_pass_through():
 def test_everything_else_is_a_value_error_naming_the_argument(value, kwargs, match):
     with pytest.raises(ValueError, match=match):
         check_int(value, "k", **kwargs)
+
+
+def test_classes_from_tensors_and_sequences():
+    from zfaccel.checks import check_classes
+
+    assert check_classes([2, 0], 2, "labels").tolist() == [2, 0]
+    got = check_classes(torch.tensor([[1], [3]], dtype=torch.int32), 2, "target", classes=4)
+    assert got.dtype == torch.int64 and got.tolist() == [1, 3]  # any shape with one per image
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "error", "match"),
+    [
+        ([0, 1, 2], {}, ValueError, r"^labels must give one class per image \(2\), got 3$"),
+        ([0, -1], {}, ValueError, r"^labels must be >= 0, got \[0, -1\]$"),
+        ([0, 4], {"classes": 4}, ValueError, r"^labels classes must lie in 0\.\.3, got \[0, 4\]$"),
+        ([0, -1], {"classes": 4}, ValueError, r"^labels classes must lie in 0\.\.3"),
+        ([0.0, 1.0], {}, TypeError, r"^labels must hold ints, got \[0\.0, 1\.0\]$"),
+        ([True, False], {}, TypeError, "labels must hold ints"),
+        ("01", {}, TypeError, "labels must be a sequence of ints or an int tensor, got str"),
+        (None, {}, TypeError, "labels must be a sequence of ints or an int tensor, got NoneType"),
+    ],
+)
+def test_bad_classes_name_the_argument(values, kwargs, error, match):
+    from zfaccel.checks import check_classes
+
+    with pytest.raises(error, match=match):
+        check_classes(values, 2, "labels", **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bool, torch.complex64])
+def test_class_tensors_must_be_integers(dtype):
+    from zfaccel.checks import check_classes
+
+    with pytest.raises(TypeError, match=f"labels must hold integer classes, got a {dtype} tensor"):
+        check_classes(torch.zeros(2, dtype=dtype), 2, "labels")

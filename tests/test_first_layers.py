@@ -65,7 +65,7 @@ def test_without_labels_no_accuracy_and_the_figure_draws(pair, tmp_path):
         (
             (None, torch.zeros(2, 3, 64, 64), [1, 2, 3]),
             {},
-            r"labels must be 2 class indices, one per image, got shape \(3,\)",
+            r"labels must give one class per image \(2\), got 3",
         ),
         ((None, torch.zeros(2, 3, 64, 64)), {"channels": 0}, "channels must be a positive int, got 0"),
     ],

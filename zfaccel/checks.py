@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -16,6 +18,30 @@ def check_int(value: object, name: str, *, low: int = 1, none: bool = False) -> 
         what = "a positive int" if low == 1 else f"an int >= {low}"
         raise ValueError(f"{name} must be {what}{' or None' if none else ''}, got {value!r}")
     return value
+
+
+def check_classes(values: object, count: int, name: str, classes: int | None = None) -> torch.Tensor:
+    """One class index per item, as (count,) int64 on the CPU, from an integer tensor (any shape with
+    ``count`` elements) or a sequence of ints; TypeError/ValueError naming ``name``. Each lies in
+    0..classes-1 when ``classes`` is given, else is >= 0."""
+    if isinstance(values, torch.Tensor):
+        if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer classes, got a {values.dtype} tensor")
+        t = values.detach().reshape(-1).to("cpu", torch.int64)
+    elif isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise TypeError(f"{name} must be a sequence of ints or an int tensor, got {type(values).__name__}")
+    elif not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must hold ints, got {list(values)!r}")
+    else:
+        t = torch.tensor(list(values), dtype=torch.int64)
+    if t.numel() != count:
+        raise ValueError(f"{name} must give one class per image ({count}), got {t.numel()}")
+    low_ok = not t.numel() or int(t.min()) >= 0
+    if classes is not None and (not low_ok or (t.numel() and int(t.max()) >= classes)):
+        raise ValueError(f"{name} classes must lie in 0..{classes - 1}, got {t.tolist()}")
+    if not low_ok:
+        raise ValueError(f"{name} must be >= 0, got {t.tolist()}")
+    return t
 
 
 def check_tensor(t: object, name: str, *, dtypes: tuple[torch.dtype, ...] = FLOAT_DTYPES) -> torch.Tensor:

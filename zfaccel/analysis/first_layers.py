@@ -21,7 +21,7 @@ from torch.utils.data import TensorDataset
 
 from zfaccel.analysis.filters import FilterReport, conv_layer, filters
 from zfaccel.analysis.topk import top_activations
-from zfaccel.checks import check_int
+from zfaccel.checks import check_classes, check_int
 from zfaccel.models.plain import split_model
 
 
@@ -110,10 +110,7 @@ def compare_first_layers(
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a float tensor (N, C, H, W) with N >= 1, got {got}")
     if labels is not None:
-        labels = torch.as_tensor(labels)
-        if labels.shape != (len(images),) or labels.is_floating_point():
-            raise ValueError(f"labels must be {len(images)} class indices, one per image, got shape "
-                             f"{tuple(labels.shape)} {labels.dtype}")  # fmt: skip
+        labels = check_classes(labels, len(images), "labels")
     check_int(channels, "channels")
     from zfaccel.analysis.figures import top_tiles  # with matplotlib, which loads only when needed
 

@@ -30,7 +30,7 @@ from zfaccel.analysis.transforms import (
     is_identity,
     transform_images,
 )
-from zfaccel.checks import check_images, check_int
+from zfaccel.checks import check_classes, check_images, check_int
 from zfaccel.models.classes import class_names as model_class_names
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.models.preprocessing import Preprocessing, preprocessing_for
@@ -78,24 +78,6 @@ class InvarianceResult:
         from zfaccel.analysis.invariance_figure import render_invariance
 
         return render_invariance([self], path)
-
-
-def _check_labels(labels: object, b: int) -> torch.Tensor:
-    if isinstance(labels, torch.Tensor):
-        if labels.dtype.is_floating_point or labels.is_complex() or labels.dtype == torch.bool:
-            raise TypeError(f"labels must be integers, got a {labels.dtype} tensor")
-        t = labels.detach().to("cpu", torch.int64)
-    else:
-        if isinstance(labels, str | bytes) or not isinstance(labels, Sequence):
-            raise TypeError(f"labels must be a sequence of ints or an int tensor, got {type(labels).__name__}")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-            raise TypeError(f"labels must hold ints, got {list(labels)!r}")
-        t = torch.tensor(list(labels), dtype=torch.int64)
-    if t.shape != (b,):
-        raise ValueError(f"labels must have shape ({b},), one per image, got {tuple(t.shape)}")
-    if bool((t < 0).any()):
-        raise ValueError(f"labels must be >= 0, got {t.tolist()}")
-    return t
 
 
 def _resolve_layers(model: nn.Module, plain: PlainCNN, layers: object) -> dict[str, nn.Module]:
@@ -210,7 +192,7 @@ def invariance(
         raise ValueError(f"images must be {size} x {size} pixels for this model (its input_size), "
                          f"got {tuple(images.shape[-2:])}")  # fmt: skip
     b, _, h, _ = images.shape
-    labels = _check_labels(labels, b)
+    labels = check_classes(labels, b, "labels")
     amounts = default_amounts(transform, h) if amounts is None else check_amounts(amounts, transform)
     modules = _resolve_layers(model, plain, layers)
     check_int(batch_size, "batch_size")

@@ -18,7 +18,7 @@ from zfaccel.analysis.occlusion.grid import default_geometry, grid, positions_of
 from zfaccel.analysis.occlusion.macs import MacCounter
 from zfaccel.analysis.occlusion.result import OcclusionResult
 from zfaccel.backends import check_name
-from zfaccel.checks import check_images
+from zfaccel.checks import check_classes, check_images
 
 
 def baseline_images(baseline: object, images: torch.Tensor) -> torch.Tensor:
@@ -60,19 +60,9 @@ def check_target(target: object, clean_label: torch.Tensor, classes: int, name: 
         raise TypeError(f"{name} must be an int, a list of ints or an int tensor, got a bool")
     if isinstance(target, int):
         target = [target] * b
-    if isinstance(target, torch.Tensor):
-        if target.is_floating_point() or target.dtype == torch.bool:
-            raise TypeError(f"{name} must hold integer classes, got {target.dtype}")
-        t = target.reshape(-1).to(torch.int64).cpu()
-    elif isinstance(target, Sequence) and all(isinstance(v, int) and not isinstance(v, bool) for v in target):
-        t = torch.tensor(list(target), dtype=torch.int64)
-    else:
+    if not isinstance(target, torch.Tensor | Sequence) or isinstance(target, str | bytes):
         raise TypeError(f"{name} must be an int, a list of ints or an int tensor, got {target!r}")
-    if t.numel() != b:
-        raise ValueError(f"{name} must give one class per image ({b}), got {t.numel()}")
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= classes):
-        raise ValueError(f"{name} classes must lie in 0..{classes - 1}, got {t.tolist()}")
-    return t
+    return check_classes(target, b, name, classes)
 
 
 class Occlusion:
