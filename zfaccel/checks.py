@@ -36,10 +36,9 @@ def check_classes(values: object, count: int, name: str, classes: int | None = N
         t = torch.tensor(list(values), dtype=torch.int64)
     if t.numel() != count:
         raise ValueError(f"{name} must give one class per image ({count}), got {t.numel()}")
-    low_ok = not t.numel() or int(t.min()) >= 0
-    if classes is not None and (not low_ok or (t.numel() and int(t.max()) >= classes)):
+    if t.numel() and classes is not None and (int(t.min()) < 0 or int(t.max()) >= classes):
         raise ValueError(f"{name} classes must lie in 0..{classes - 1}, got {t.tolist()}")
-    if not low_ok:
+    if t.numel() and int(t.min()) < 0:
         raise ValueError(f"{name} must be >= 0, got {t.tolist()}")
     return t
 

@@ -35,9 +35,9 @@ without that BatchNorm a from-scratch first layer trains less reliably.)
 So the default trains to convergence, and the result keeps each scratch net's
 training accuracy: its table says when that is under 95 %. The cost: the
 default study on the glyphs (12 runs, 122,000 training images passed) took
-350 s on one core (221 s without conv1's BatchNorm); epochs=10 took 52 s. Tuned on glyphs of seed 1, one draw of
-30 per class: lr 2e-3 stalled near chance for 600 steps, and shifts of up to 4
-pixels added 11 points.
+350 s on one core (221 s without conv1's BatchNorm); epochs=10 took 52 s.
+Tuned on glyphs of seed 1, one draw of 30 per class: lr 2e-3 stalled near chance
+for 600 steps, and shifts of up to 4 pixels added 11 points.
 
 The examples come from ``train``: for each seed a random order of each class's
 examples, of which the first n are the n-shot set, so within a seed the sets

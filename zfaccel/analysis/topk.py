@@ -102,11 +102,6 @@ class TopActivations:
         return render_top_activations(self, path, **kwargs)
 
 
-def _check_k(k: object) -> int:
-    check_int(k, "k")
-    return k
-
-
 def _merge(top: TopActivations, values: torch.Tensor, index: torch.Tensor, images: torch.Tensor, width: int) -> None:
     """Merge a batch's per-map maxima (B, C) and flat positions (B, C) of the images with dataset
     indices ``images`` (B,) int64, ascending, into the (C, k) table.
@@ -168,7 +163,7 @@ def top_activations(
     Returns:
         TopActivations; ``.render(path)`` draws the paper's Fig. 2 for this layer.
     """
-    k = _check_k(k)
+    k = check_int(k, "k")
     check_int(batch_size, "batch_size", none=True)
     batch_size = batch_size or 32
     if not isinstance(strict, bool):

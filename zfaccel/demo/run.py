@@ -17,10 +17,10 @@ What it writes (and why each is cheap enough):
   to shifts, zooms and rotations (Fig. 5: 4 images x 63 transformed copies), the first layer's
   filters with their spectral concentration and dead filters over 200 test images (Fig. 6;
   with the bundled model also beside its variant with an AlexNet-like first layer, and what
-  conv2 sees through each), and, with the bundled data, the correspondence of object parts (Table 1: 24 centred stars,
-  5 tips and 3 random draws, each a batch of 24 occluded images); with the bundled model, the
-  feature-generalisation curve (section 5.2) from the record shipped beside its weights (the
-  study trains 24 networks: minutes, not seconds).
+  conv2 sees through each), and, with the bundled data, the correspondence of object parts
+  (Table 1: 24 centred stars, 5 tips and 3 random draws, each a batch of 24 occluded images);
+  with the bundled model, the feature-generalisation curve (section 5.2) from the record shipped
+  beside its weights (the study trains 24 networks: minutes, not seconds).
 - ``index.html``: every picture on one page, each with a caption.
 
 The example images are the first correctly classified image of each of a few classes spread over
@@ -244,10 +244,17 @@ def _invariance_figure(folder: Path, model: nn.Module, examples: torch.Tensor, l
     )
 
 
-def _filters_figure(folder: Path, model: nn.Module, data: Dataset) -> tuple[Path, str]:
+def _held_out(data: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first FILTER_IMAGES images of ``data`` (N, 3, H, W) and their labels (N,) int64: what Fig. 6's
+    dead-filter test and accuracies look at."""
+    n = min(FILTER_IMAGES, len(data))
+    items = [data[i] for i in range(n)]
+    return torch.stack([image for image, _ in items]), torch.tensor([int(label) for _, label in items])
+
+
+def _filters_figure(folder: Path, model: nn.Module, images: torch.Tensor) -> tuple[Path, str]:
     from zfaccel.analysis import filters
 
-    images = torch.stack([data[i][0] for i in range(min(FILTER_IMAGES, len(data)))])
     report = filters(model, "conv1", data=images)
     path = folder / "fig6_filters.png"
     report.render(path)
@@ -260,13 +267,13 @@ def _filters_figure(folder: Path, model: nn.Module, data: Dataset) -> tuple[Path
     )
 
 
-def _first_layers_figure(folder: Path, model: nn.Module, data: Dataset) -> tuple[Path, str]:
+def _first_layers_figure(
+    folder: Path, model: nn.Module, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[Path, str]:
     from zfaccel.analysis import compare_first_layers
     from zfaccel.models import pretrained_small
 
-    n = min(FILTER_IMAGES, len(data))
-    images = torch.stack([data[i][0] for i in range(n)])
-    labels = torch.tensor([int(data[i][1]) for i in range(n)])
+    n = len(images)
     models = {"bundled (ZFNet-like)": model, "AlexNet-like variant": pretrained_small("alexnet")}
     result = compare_first_layers(models, images, labels)
     path = folder / "fig6_first_layers.png"
@@ -314,11 +321,15 @@ def _studies(result: DemoOutputs, model: nn.Module, data: Dataset, examples: tor
     """Figs. 5 and 6; Table 1 when the data is the bundled shapes (it needs their named parts); the
     generalisation curve when the model is the bundled one (its record was made with it)."""
     folder = result.folder / "studies"
-    steps = [lambda: _invariance_figure(folder, model, examples, labels), lambda: _filters_figure(folder, model, data)]
+    held_out, held_out_labels = _held_out(data)
+    steps = [
+        lambda: _invariance_figure(folder, model, examples, labels),
+        lambda: _filters_figure(folder, model, held_out),
+    ]
     if bundled_data:
         steps.append(lambda: _correspondence_table(folder, model))
     if bundled_model:
-        steps.append(lambda: _first_layers_figure(folder, model, data))
+        steps.append(lambda: _first_layers_figure(folder, model, held_out, held_out_labels))
         steps.append(lambda: _generalisation_curve(folder))
     for step in tqdm(steps, desc="studies", unit="study", disable=not show_progress):
         path, caption = step()

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from zfaccel.analysis.evolution import FeatureEvolution, render_evolution
 from zfaccel.demo.checkpoint import load_checkpoint, save_atomic, save_json_atomic
 from zfaccel.demo.shapes import CLASSES, ShapesDataset, normalize
-from zfaccel.models.small import FIRST_LAYERS, SmallZFNet
+from zfaccel.models.small import SmallZFNet, check_first_layer
 
 WEIGHTS = "small_zfnet.pt"
 LOG = "small_zfnet_training.json"
@@ -70,7 +70,7 @@ class TrainConfig:
     # conv1 trains apart: SGD with momentum 0.9 and L2 weight decay (the paper's optimiser), its
     # own one-cycle schedule over its first conv1_epochs epochs, then it stays fixed. Trained with
     # the rest by AdamW (and a BatchNorm after it) its filters ended near noise: mean spectral
-    # concentration 0.53 (white noise gives 0.45 at 5 x 5). Under SGD with decay 0.01 they are
+    # concentration 0.53 (white noise gives 0.43 at 5 x 5). Under SGD with decay 0.01 they are
     # smoothest after 2-4 epochs (0.77-0.82 over seeds 0-2) and grow noisier as the later
     # layers sharpen (0.73-0.77 after 8 epochs), so conv1 stops there: 0.80 / 0.79 for seeds 0 / 2.
     conv1_lr: float = 0.1
@@ -95,9 +95,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """ValueError naming the first bad field."""
-        if self.first_layer not in FIRST_LAYERS:
-            raise ValueError(f"first_layer must be one of {', '.join(map(repr, FIRST_LAYERS))}, "
-                             f"got {self.first_layer!r}")  # fmt: skip
+        check_first_layer(self.first_layer)
         for field in dataclasses.fields(self):
             if field.type == "str":
                 continue
@@ -114,7 +112,6 @@ class TrainConfig:
         for name in ("lr", "conv1_lr"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-
         if self.train_size < self.batch_size:
             raise ValueError(f"train_size ({self.train_size}) must be at least batch_size ({self.batch_size})")
 
@@ -163,6 +160,7 @@ class _Optimisers:
         self.first = torch.optim.SGD(self.conv1.parameters(), lr=config.conv1_lr, momentum=0.9,
                                      weight_decay=config.conv1_weight_decay)  # fmt: skip
         self.conv1_epochs = min(config.conv1_epochs, config.epochs)  # a shorter run trains conv1 throughout
+        self.training_conv1 = True  # start_epoch sets it per epoch
         self.first_schedule = torch.optim.lr_scheduler.OneCycleLR(
             self.first, config.conv1_lr, total_steps=self.conv1_epochs * steps, pct_start=0.2, cycle_momentum=False
         )  # fmt: skip

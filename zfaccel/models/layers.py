@@ -26,8 +26,7 @@ class ImageNetCNN(nn.Module):
 
 def check_num_classes(num_classes: object) -> int:
     """``num_classes`` itself when it is a positive int; ValueError naming it otherwise."""
-    check_int(num_classes, "num_classes")
-    return num_classes
+    return check_int(num_classes, "num_classes")
 
 
 def classifier(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zfaccel.models.small import SmallZFNet, small_zfnet
+from zfaccel.models.small import SmallZFNet, check_first_layer, small_zfnet
 from zfaccel.models.torchvision_style import VGG_CONFIGS, alexnet, vgg
 from zfaccel.models.weights import PYTORCHCV_ZFNET_KEYS, load_weights, read_state_dict, zfnet_from_pytorchcv
 from zfaccel.models.zfnet import zfnet
@@ -39,10 +39,7 @@ PYTORCHCV = f"{next(iter(PYTORCHCV_ZFNET_KEYS))}.weight"
 def pretrained_small(first_layer: str = "zfnet") -> SmallZFNet:
     """The demo model with the bundled weights (trained by ``zfaccel train`` on the bundled shapes data);
     ``first_layer="alexnet"``: the variant with an AlexNet-like first layer, trained the same way."""
-    variants = {layer: path for layer, path in SMALL_VARIANTS.values()}
-    if first_layer not in variants:
-        raise ValueError(f"first_layer must be one of {', '.join(map(repr, variants))}, got {first_layer!r}")
-    path = variants[first_layer]
+    path = {layer: path for layer, path in SMALL_VARIANTS.values()}[check_first_layer(first_layer)]
     if not path.is_file():
         flag = "" if first_layer == "zfnet" else f" --first-layer {first_layer}"
         raise FileNotFoundError(f"the bundled demo weights are missing ({path}); run `zfaccel train{flag}`")

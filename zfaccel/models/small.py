@@ -33,6 +33,7 @@ from __future__ import annotations
 from torch import nn
 
 from zfaccel.demo.shapes import CLASSES, MEAN, STD
+from zfaccel.geometry import pooled_size
 from zfaccel.models.layers import check_num_classes, classifier
 from zfaccel.nn import MaxPool2d
 
@@ -41,9 +42,11 @@ INPUT_SIZE = 64
 FIRST_LAYERS = {"zfnet": (5, 2, 2), "alexnet": (9, 4, 4)}
 
 
-def _pooled(size: int) -> int:
-    """A map's side after a 3x3 / 2 ceil-mode pool."""
-    return -(-(size - 3) // 2) + 1
+def check_first_layer(first_layer: object) -> str:
+    """``first_layer`` when it names one of FIRST_LAYERS; ValueError naming the argument otherwise."""
+    if not isinstance(first_layer, str) or first_layer not in FIRST_LAYERS:
+        raise ValueError(f"first_layer must be one of {', '.join(map(repr, FIRST_LAYERS))}, got {first_layer!r}")
+    return first_layer
 
 
 class SmallZFNet(nn.Module):
@@ -62,11 +65,11 @@ class SmallZFNet(nn.Module):
     def __init__(self, num_classes: int = len(CLASSES), *, dropout: float = 0.3, first_layer: str = "zfnet") -> None:
         super().__init__()
         check_num_classes(num_classes)
-        if first_layer not in FIRST_LAYERS:
-            raise ValueError(f"first_layer must be one of {', '.join(map(repr, FIRST_LAYERS))}, got {first_layer!r}")
-        self.first_layer = first_layer
+        self.first_layer = check_first_layer(first_layer)
         kernel, stride, padding = FIRST_LAYERS[first_layer]
-        side = _pooled(_pooled(_pooled((INPUT_SIZE + 2 * padding - kernel) // stride + 1)))  # 4 (zfnet), 2 (alexnet)
+        side = (INPUT_SIZE + 2 * padding - kernel) // stride + 1  # conv1's maps: 32 (zfnet), 16 (alexnet)
+        for _ in range(3):  # pool1, pool2, pool5 (3x3 / 2, ceil mode): 4 (zfnet), 2 (alexnet)
+            side = pooled_size(side, 3, 2, 0, 1, True)
         lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
         self.features = nn.Sequential(
             nn.Conv2d(3, 32, kernel, stride=stride, padding=padding),

@@ -43,8 +43,7 @@ def check_max_memory(max_memory: object) -> int | None:
 
 
 def check_batch_size(batch_size: object) -> int | None:
-    check_int(batch_size, "batch_size", none=True)
-    return batch_size
+    return check_int(batch_size, "batch_size", none=True)
 
 
 def is_oom(error: BaseException) -> bool:
