@@ -27,6 +27,11 @@ CONV_CASES = [
     (4, 5, (3, 2), (1, 2), (2, 1), 1, 5, 3, (12, 9)),
     (6, 4, (3, 3), (1, 1), (1, 2), 2, 4, 5, (9, 11)),
     (4, 4, (1, 1), (1, 1), (1, 1), 4, 3, 3, (5, 5)),
+    # Runs of kw * cout floats summed in registers: 60 (4 vectors, the last 12 lanes), 350 (3 chunks of
+    # up to 8 vectors), 21 from an odd channel count (conv1^T's shape)
+    (40, 20, (3, 3), (1, 1), (1, 1), 1, 5, 6, (9, 11)),
+    (20, 70, (5, 5), (2, 2), (1, 1), 1, 4, 4, (13, 13)),
+    (33, 3, (7, 7), (2, 2), (1, 1), 1, 9, 9, (31, 30)),
 ]
 
 
@@ -49,6 +54,22 @@ def test_conv_transpose_crops_native_equals_composite(case, dtype, relu, gen):
     )
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+
+
+@needs_native
+def test_conv_transpose_crops_native_propagates_nonfinite_inputs(gen):
+    """NaN and inf inputs are non-zero: they reach every output cell a dense transposed convolution
+    sends them to, on the register-summed path (groups 1) as on the generic one."""
+    for groups in (1, 2):
+        x = sparse((3, 6, 5, 5), gen, torch.float32)
+        x[0, 1, 2, 2], x[1, 4, 0, 3], x[2, 0, 4, 4] = float("nan"), float("inf"), float("-inf")
+        weight = torch.randn((6, 8 // groups, 3, 3), generator=gen)
+        offset = torch.tensor([[0, 0], [-1, 2], [3, -2]])
+        args = (x, weight, (2, 2), (1, 1), groups, offset, (12, 12))
+        ours = conv_transpose_crops(*args, relu=False, backend="native")
+        ref = conv_transpose_crops(*args, relu=False, backend="torch")
+        assert ours.isnan().any() and ours.isinf().any()
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
 
 
 @needs_native
