@@ -7,8 +7,10 @@
 // so conv2^T and conv1^T of a ZFNet conv5 projection cost 4 to 8 times fewer
 // MACs. The output of a target is accumulated in a (rows, cols, channels)
 // buffer, where one kernel row of one input is a contiguous run of kw * C_out
-// floats (groups = 1, dilation 1): one vectorised axpy, and the buffer (418 KB
-// for conv2^T) stays in L2. Cells outside the map are padding and are never
+// floats (groups = 1, dilation 1), and the buffer (418 KB for conv2^T) stays in
+// L2. The non-zeros of a target are grouped by input position; per position and
+// kernel row, their runs are summed in registers and added to the buffer once
+// (add_weighted; docs/performance.md has the timings). Cells outside the map are padding and are never
 // written. Zeros are skipped, so 0 * inf gives 0 here; the Python side checks
 // the weights are finite before it calls this kernel.
 #include <algorithm>
