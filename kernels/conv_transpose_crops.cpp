@@ -10,8 +10,8 @@
 // floats (groups = 1, dilation 1), and the buffer (418 KB for conv2^T) stays in
 // L2. The non-zeros of a target are grouped by input position; per position and
 // kernel row, their runs are summed in registers and added to the buffer once
-// (add_weighted; docs/performance.md has the timings). Cells outside the map are padding and are never
-// written. Zeros are skipped, so 0 * inf gives 0 here; the Python side checks
+// (add_weighted; docs/performance.md has the timings). Cells outside the map are
+// padding and are never written. Zeros are skipped, so 0 * inf gives 0 here; the Python side checks
 // the weights are finite before it calls this kernel.
 #include <algorithm>
 #include <type_traits>
@@ -121,6 +121,14 @@ struct NonZeros {
   }
 };
 
+// The taps [lo, hi) of a kernel row whose output columns col + kx * dw land inside the map [0, map_w).
+inline void taps_inside(int64_t col, int64_t dw, int64_t kw, int64_t map_w, int64_t& lo, int64_t& hi) {
+  lo = 0;
+  hi = kw;
+  while (lo < hi && col + lo * dw < 0) ++lo;
+  while (hi > lo && col + (hi - 1) * dw >= map_w) --hi;
+}
+
 template <typename A>
 void run(const CropShape& g, int64_t cout_g, int64_t groups, const A* x, const A* weight, const int64_t* offset,
          bool use_relu, A* y, int nt) {
@@ -152,10 +160,9 @@ void run(const CropShape& g, int64_t cout_g, int64_t groups, const A* x, const A
           for (int64_t j = 0; j < g.w; ++j) {
             const int64_t p = i * g.w + j, m = nz.start[p + 1] - nz.start[p];
             if (m == 0) continue;
-            // Output columns j*sw + kx; keep the taps that land inside the map.
             const int64_t col = j * g.sw;
-            const int64_t kx_lo = std::clamp<int64_t>(-(c0 + col), 0, g.kw);
-            const int64_t kx_hi = std::clamp<int64_t>(g.map_w - (c0 + col), kx_lo, g.kw);
+            int64_t kx_lo, kx_hi;
+            taps_inside(c0 + col, 1, g.kw, g.map_w, kx_lo, kx_hi);
             if (kx_lo == kx_hi) continue;
             for (int64_t ky = 0; ky < g.kh; ++ky) {
               const int64_t row = i * g.sh + ky * g.dh;
@@ -173,11 +180,9 @@ void run(const CropShape& g, int64_t cout_g, int64_t groups, const A* x, const A
             for (int64_t j = 0; j < g.w; ++j) {
               const A v = xc[i * g.w + j];
               if (v == A(0)) continue;
-              // Output columns j*sw + kx*dw; keep the taps that land inside the map.
               const int64_t col = j * g.sw;
-              int64_t kx_lo = 0, kx_hi = g.kw;
-              while (kx_lo < kx_hi && c0 + col + kx_lo * g.dw < 0) ++kx_lo;
-              while (kx_hi > kx_lo && c0 + col + (kx_hi - 1) * g.dw >= g.map_w) --kx_hi;
+              int64_t kx_lo, kx_hi;
+              taps_inside(c0 + col, g.dw, g.kw, g.map_w, kx_lo, kx_hi);
               if (kx_lo == kx_hi) continue;
               for (int64_t ky = 0; ky < g.kh; ++ky) {
                 const int64_t row = i * g.sh + ky * g.dh;
