@@ -10,11 +10,13 @@ which ops have a kernel on which devices (see :mod:`zfaccel.backends`).
 from __future__ import annotations
 
 import contextlib
+import math
 from types import ModuleType
 
 import torch
 
 from zfaccel.checks import channels_last
+from zfaccel.native import buffers
 
 LABEL = "zfaccel._native"
 # op -> device types with a kernel ("cuda" only when the extension was built with nvcc: see unavailable).
@@ -65,12 +67,13 @@ def unavailable(device: torch.device) -> str | None:
 # in kernels/bindings.cpp) and are faulted in before the kernel, each thread its
 # own contiguous share (touch_pages): below it page faults cost little.
 HUGE_PAGE_MIN_BYTES = 8 << 20
+# Within buffers.reusing(cache), contiguous CPU outputs at least this large come from the cache: a
+# fresh 1 MiB costs 256 page faults (about 0.25 ms here), more than a small kernel call.
+CACHE_MIN_BYTES = 1 << 20
 
 
-def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: torch.memory_format) -> torch.Tensor:
-    """An uninitialised output on ``like``'s device; large CPU ones get huge pages, faulted in by
-    all threads in contiguous shares before the kernel writes them."""
-    out = torch.empty(size, dtype=dtype, device=like.device, memory_format=fmt)
+def _prepare(out: torch.Tensor) -> torch.Tensor:
+    """``out`` (CPU) with huge pages asked for and faulted in, when it is large."""
     nbytes = out.numel() * out.element_size()
     if out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
         ext = extension()
@@ -78,6 +81,20 @@ def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: to
             ext.advise_huge_pages(out.data_ptr(), nbytes)
             ext.touch_pages(out.data_ptr(), nbytes, torch.get_num_threads())
     return out
+
+
+def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: torch.memory_format) -> torch.Tensor:
+    """An uninitialised output on ``like``'s device; large CPU ones get huge pages, faulted in by
+    all threads in contiguous shares before the kernel writes them. Within ``buffers.reusing(cache)``
+    large contiguous CPU ones come from that cache: memory already faulted in (buffers.py)."""
+    cache = buffers.current()
+    if cache is not None and like.device.type == "cpu" and fmt == torch.contiguous_format:
+        nbytes = math.prod(size) * torch.empty((), dtype=dtype).element_size()
+        if nbytes >= CACHE_MIN_BYTES:
+            buf = cache.take(nbytes)
+            if buf is not None:
+                return buf.view(dtype).view(size)
+    return _prepare(torch.empty(size, dtype=dtype, device=like.device, memory_format=fmt))
 
 
 def launch(op: str, tensors: tuple[torch.Tensor, ...], shape: tuple[int, ...], relu: bool) -> None:
