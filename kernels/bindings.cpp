@@ -85,6 +85,20 @@ void unpool_crops(uintptr_t x, uintptr_t switches, uintptr_t image_index, uintpt
                             reinterpret_cast<void*>(y), num_threads);
 }
 
+void unpool_conv_transpose_crops(uintptr_t x, uintptr_t switches, uintptr_t image_index, uintptr_t offset_in,
+                                 uintptr_t weight, uintptr_t offset, uintptr_t y, const std::array<int64_t, 12>& pool,
+                                 int64_t pooled_h, int64_t pooled_w, int64_t images, int64_t pad_h, int64_t pad_w,
+                                 bool unpool_relu, const std::array<int64_t, 12>& conv, int64_t cout_g, int64_t groups,
+                                 bool relu, int dtype, int num_threads) {
+  const zfaccel::CropShape p = to_crop(pool), c = to_crop(conv);
+  py::gil_scoped_release nogil;
+  zfaccel::unpool_conv_transpose_crops_cpu(
+      p, pooled_h, pooled_w, images, reinterpret_cast<const uint8_t*>(switches),
+      reinterpret_cast<const int64_t*>(image_index), reinterpret_cast<const int64_t*>(offset_in), pad_h, pad_w,
+      unpool_relu, c, cout_g, groups, reinterpret_cast<const void*>(weight), reinterpret_cast<const int64_t*>(offset),
+      relu, dtype, reinterpret_cast<const void*>(x), reinterpret_cast<void*>(y), num_threads);
+}
+
 // occlusion: (b, c, h, w, p, wh, ww, ch, cw); strides in elements of images and baseline (b, c, h, w).
 zfaccel::OcclusionShape to_occlusion(const std::array<int64_t, 9>& a, const std::array<int64_t, 4>& is,
                                      const std::array<int64_t, 4>& bs) {
@@ -218,6 +232,11 @@ PYBIND11_MODULE(_native, m) {
         py::arg("offset_in"), py::arg("y"), py::arg("crop"), py::arg("pooled_h"), py::arg("pooled_w"),
         py::arg("images"), py::arg("pad_h"), py::arg("pad_w"), py::arg("relu"), py::arg("dtype"),
         py::arg("num_threads"));
+  m.def("unpool_conv_transpose_crops_cpu", &unpool_conv_transpose_crops, py::arg("x"), py::arg("switches"),
+        py::arg("image_index"), py::arg("offset_in"), py::arg("weight"), py::arg("offset"), py::arg("y"),
+        py::arg("pool"), py::arg("pooled_h"), py::arg("pooled_w"), py::arg("images"), py::arg("pad_h"),
+        py::arg("pad_w"), py::arg("unpool_relu"), py::arg("conv"), py::arg("cout_g"), py::arg("groups"),
+        py::arg("relu"), py::arg("dtype"), py::arg("num_threads"));
   m.def("occlusion_batch_cpu", &occlusion_batch_cpu, py::arg("images"), py::arg("baseline"), py::arg("positions"),
         py::arg("crop_origins"), py::arg("out"), py::arg("shape"), py::arg("image_strides"),
         py::arg("baseline_strides"), py::arg("dtype"), py::arg("num_threads"));

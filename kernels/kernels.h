@@ -41,6 +41,15 @@ void unpool_crops_cpu(const CropShape& g, int64_t pooled_h, int64_t pooled_w, in
                       const void* x, const uint8_t* switches, const int64_t* image_index, const int64_t* offset_in,
                       int64_t pad_h, int64_t pad_w, bool use_relu, void* y, int num_threads);
 
+// unpool_conv_transpose_crops: unpool_crops (pool: its crops, pooling and unpooled map) then
+// conv_transpose_crops (conv: its crops, the unpooled ones; its offset and map) per target, without the
+// unpooled crops in memory; dtype float32 or float64 for x (pooled crops), weight and y.
+void unpool_conv_transpose_crops_cpu(const CropShape& pool, int64_t pooled_h, int64_t pooled_w, int64_t images,
+                                     const uint8_t* switches, const int64_t* image_index, const int64_t* offset_in,
+                                     int64_t pad_h, int64_t pad_w, bool unpool_relu, const CropShape& conv,
+                                     int64_t cout_g, int64_t groups, const void* weight, const int64_t* offset,
+                                     bool use_relu, int dtype, const void* x, void* y, int num_threads);
+
 // Occluded inputs (occlusion_batch.h): images and baseline (b, c, h, w) with element strides g.is / g.bs;
 // positions int64 (p, 3) rows (image, row, col); crop_origins int64 (p, 2) -> out (p, c, ch, cw) contiguous.
 // Copies bits: 0 outside the image, the baseline under the occluder, the image elsewhere.

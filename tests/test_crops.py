@@ -8,7 +8,7 @@ from support import skip_reason, target_params
 
 import zfaccel
 from zfaccel import native
-from zfaccel.ops.crops import conv_transpose_crops, unpool_crops
+from zfaccel.ops.crops import conv_transpose_crops, unpool_conv_transpose_crops, unpool_crops
 
 NATIVE_REASON = skip_reason("cpu", "native", "unpool_crops")
 needs_native = pytest.mark.skipif(NATIVE_REASON is not None, reason=f"cpu/native: {NATIVE_REASON}")
@@ -114,6 +114,105 @@ def test_unpool_crops_native_equals_composite(case, dtype, relu, gen):
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
 
 
+FUSED_CONVS = [
+    # (c_out, kernel, stride, dilation, groups, padding): ZFNet's conv1 and conv2 (the register-summed
+    # path, kw * c_out = 21 and 480 floats), and the dense path (dilation, groups)
+    (3, (7, 7), (2, 2), (1, 1), 1, (1, 1)),
+    (24, (5, 5), (2, 2), (1, 1), 1, (0, 0)),
+    (4, (3, 3), (1, 1), (1, 2), 1, (1, 1)),
+    (6, (3, 3), (1, 1), (1, 1), 2, (0, 1)),
+]
+
+
+def fused_inputs(pool_case, conv_case, dtype, gen, special=False):
+    """Pooled crops of 5 targets over 3 images (some partly outside the pooled map), the switches, and
+    the filter's arguments; ``special`` puts NaN, inf and -0.0 among the pooled values."""
+    map_size, k, s, p, d, ceil_mode, h, w = pool_case
+    cout, ck, cs, cd, groups, cp = conv_case
+    images = torch.randn(3, 4, *map_size, generator=gen, dtype=dtype)
+    images[1, :, 2:6, 2:6] = 0.5  # ties: the first maximum's switch
+    pooled, switches = zfaccel.max_pool2d_switches(images, k, s, p, d, ceil_mode)
+    ph, pw = pooled.shape[-2:]
+    x = sparse((5, 4, h, w), gen, dtype, density=0.6)
+    if special:
+        x[1, 1, 1, 1], x[4, 3, 0, 2], x[1, 0, 2, 0] = float("nan"), float("inf"), -0.0  # cells in the map
+    image_index = torch.tensor([0, 2, 1, 2, 0])
+    offset = torch.tensor([[-2, -1], [0, 0], [ph - h + 1, pw - w + 2], [ph - 2, -3], [1, 1]])
+    weight = torch.randn(4, cout // groups, *ck, generator=gen, dtype=torch.float64).to(dtype)
+    unpooled = offset * torch.tensor(s) - torch.tensor(p)
+    conv_offset = unpooled * torch.tensor(cs) - torch.tensor(cp)
+    conv_map = tuple((map_size[i] - 1) * cs[i] + (ck[i] - 1) * cd[i] + 1 - 2 * cp[i] for i in range(2))
+    pool_args = (x, switches, image_index, offset, k, s, p, d, map_size)
+    return pool_args, (weight, conv_offset, cs, cd, groups, conv_map)
+
+
+def two_steps(pool_args, conv_args, unpool_relu, relu, backend):
+    weight, conv_offset, cs, cd, groups, conv_map = conv_args
+    unpooled = unpool_crops(*pool_args, relu=unpool_relu, backend=backend)
+    return conv_transpose_crops(unpooled, weight, cs, cd, groups, conv_offset, conv_map, relu=relu, backend=backend)
+
+
+@needs_native
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("conv_case", FUSED_CONVS, ids=[str(c[:3]) for c in FUSED_CONVS])
+@pytest.mark.parametrize("pool_case", UNPOOL_CASES, ids=[str(c[:2]) for c in UNPOOL_CASES])
+def test_unpool_conv_transpose_crops_native_equals_two_steps(pool_case, conv_case, dtype, relu, gen):
+    """The fused kernel gives the two native steps' bits (same sums, same order), and the torch
+    path's numbers; with and without the unpooling's ReLU."""
+    pool_args, conv_args = fused_inputs(pool_case, conv_case, dtype, gen)
+    for unpool_relu in (True, False):
+        fused = unpool_conv_transpose_crops(*pool_args, *conv_args, unpool_relu=unpool_relu, relu=relu,
+                                            backend="native")  # fmt: skip
+        assert fused.abs().sum() > 0
+        torch.testing.assert_close(fused, two_steps(pool_args, conv_args, unpool_relu, relu, "native"), rtol=0, atol=0)
+        ref = two_steps(pool_args, conv_args, unpool_relu, relu, "torch")
+        tol = 1e-12 if dtype == torch.float64 else 1e-5
+        torch.testing.assert_close(fused, ref, rtol=tol, atol=tol * float(ref.abs().max()))
+        composite = unpool_conv_transpose_crops(*pool_args, *conv_args, unpool_relu=unpool_relu, relu=relu,
+                                                backend="torch")  # fmt: skip
+        torch.testing.assert_close(composite, ref, rtol=0, atol=0)
+
+
+@needs_native
+@pytest.mark.parametrize("conv_case", FUSED_CONVS[:1] + FUSED_CONVS[2:3], ids=["runs", "dense"])
+def test_unpool_conv_transpose_crops_propagates_nonfinite_inputs(conv_case, gen):
+    pool_args, conv_args = fused_inputs(UNPOOL_CASES[0], conv_case, torch.float32, gen, special=True)
+    fused = unpool_conv_transpose_crops(*pool_args, *conv_args, unpool_relu=True, backend="native")
+    ref = two_steps(pool_args, conv_args, True, False, "torch")
+    assert fused.isnan().any() and fused.isinf().any()
+    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def test_unpool_conv_transpose_crops_gradients_are_the_two_steps(gen):
+    """Autograd through the fused op (its backward recomputes the unpooled crops) equals autograd
+    through the two ops, for the crops and the weight."""
+    pool_args, conv_args = fused_inputs(UNPOOL_CASES[1], FUSED_CONVS[0], torch.float64, gen)
+    x = pool_args[0].clone().requires_grad_(True)
+    weight = conv_args[0].clone().requires_grad_(True)
+    fused = unpool_conv_transpose_crops(x, *pool_args[1:], weight, *conv_args[1:], unpool_relu=True, relu=True)
+    grad = torch.randn(fused.shape, generator=gen, dtype=torch.float64)
+    gx, gw = torch.autograd.grad(fused, (x, weight), grad)
+    x2, w2 = pool_args[0].clone().requires_grad_(True), conv_args[0].clone().requires_grad_(True)
+    steps = two_steps((x2, *pool_args[1:]), (w2, *conv_args[1:]), True, True, "auto")
+    torch.testing.assert_close(fused, steps)
+    rx, rw = torch.autograd.grad(steps, (x2, w2), grad)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gw, rw)
+
+
+def test_unpool_conv_transpose_crops_steps_aside_for_nonfinite_weights(gen):
+    pool_args, conv_args = fused_inputs(UNPOOL_CASES[0], FUSED_CONVS[0], torch.float32, gen)
+    weight = conv_args[0].clone()
+    weight[1, 0, 0, 0] = float("inf")
+    conv_args = (weight, *conv_args[1:])
+    ours = unpool_conv_transpose_crops(*pool_args, *conv_args, unpool_relu=True)
+    torch.testing.assert_close(ours, two_steps(pool_args, conv_args, True, False, "torch"), equal_nan=True)
+    if NATIVE_REASON is None:
+        with pytest.raises(zfaccel.BackendUnavailableError, match="inf or nan"):
+            unpool_conv_transpose_crops(*pool_args, *conv_args, unpool_relu=True, backend="native")
+
+
 @needs_native
 def test_native_crop_entry_points_check_arguments():
     ext = native.extension()
@@ -131,6 +230,16 @@ def test_native_crop_entry_points_check_arguments():
     with pytest.raises(ValueError, match="float32 or float64"):
         ext.unpool_crops_cpu(x.data_ptr(), x.data_ptr(), idx.data_ptr(), idx.data_ptr(), x.data_ptr(),
                              (1, 2, 3, 3, 3, 3, 2, 2, 1, 1, 7, 7), 3, 3, 6, 0, 0, False, 2, 1)  # fmt: skip
+    pool, conv = (1, 2, 3, 3, 3, 3, 2, 2, 1, 1, 7, 7), (1, 2, 7, 7, 3, 3, 1, 1, 1, 1, 9, 9)
+    ptrs = (x.data_ptr(), x.data_ptr(), idx.data_ptr(), idx.data_ptr(), x.data_ptr(), idx.data_ptr(), x.data_ptr())
+    with pytest.raises(ValueError, match="must be the unpooled crops"):
+        ext.unpool_conv_transpose_crops_cpu(
+            *ptrs, pool, 3, 3, 6, 0, 0, True, (1, 2, 6, 7, *conv[4:]), 2, 1, False, 0, 1
+        )
+    with pytest.raises(ValueError, match="image_index out of range"):
+        ext.unpool_conv_transpose_crops_cpu(*ptrs, pool, 3, 3, 2, 0, 0, True, conv, 2, 1, False, 0, 1)
+    with pytest.raises(ValueError, match="groups must divide"):
+        ext.unpool_conv_transpose_crops_cpu(*ptrs, pool, 3, 3, 6, 0, 0, True, conv, 2, 3, False, 0, 1)
 
 
 @needs_native

@@ -180,6 +180,18 @@ def test_crops_equal_composite_path(backend, gen):
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
 
 
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_unpooling_and_filter_share_a_kernel_on_the_native_backend(backend):
+    """conv1 and conv2 of ZFNet (each under a ReLU and a pool) take the fused unpool + filter kernel
+    where it runs natively, and the two steps on the torch path."""
+    why = why_unavailable(backend, torch.device("cpu"))
+    if why:
+        pytest.skip(f"{backend}: {why}")
+    dn = DeconvNet(zfnet().eval(), backend=backend)
+    fused = {j: f[2] for j, f in dn._filters(dn.plain.resolve("conv5")).items()}
+    assert fused == {0: backend == "native", 4: backend == "native", 8: False, 10: False, 12: False}
+
+
 def test_cropping_gives_the_whole_map_numbers(gen):
     """Receptive-field crops compute exactly what whole maps do, on the support only."""
     model = zfnet().eval()

@@ -14,6 +14,9 @@ compile without graph breaks. The public functions (:mod:`zfaccel.ops`,
 - ``conv_transpose_crops(x, weight, offset, stride, dilation, groups, map_size, relu, weights_finite, backend) -> y``
 - ``unpool_crops(x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, relu, backend)
   -> y``
+- ``unpool_conv_transpose_crops(x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size,
+  unpool_relu, weight, conv_offset, conv_stride, conv_dilation, groups, conv_map_size, relu, weights_finite,
+  backend) -> y``: the two crop ops in one (the unpooled crops never whole in memory)
 
 Gradients: the pool's is the unpool of grad_y (masked by y > 0 with the fused
 ReLU) through the saved uint8 switches; the unpool's is the gather of grad_x
@@ -27,6 +30,8 @@ integer inputs (switches, positions, offsets, indices) get no gradient.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import torch
 from torch import Tensor
@@ -209,6 +214,14 @@ def _zero_where_not(keep: Tensor, t: Tensor) -> Tensor:
     return torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
 
 
+def _zero_skipping(weight: Tensor, weights_finite: bool | None) -> dict[str, str] | None:
+    """The backends ruled out for a filter step with ``weight``: skipping zeros drops 0 * inf = nan, so
+    the native kernels step aside for non-finite weights (the dense path runs)."""
+    if weights_finite is None:
+        weights_finite = bool(torch.isfinite(weight).all())
+    return None if weights_finite else {"native": "the weights hold inf or nan (skipping zeros would drop 0 * inf)"}
+
+
 @torch.library.custom_op("zfaccel::conv_transpose_crops", mutates_args=())
 def conv_transpose_crops(
     x: Tensor,
@@ -222,11 +235,9 @@ def conv_transpose_crops(
     weights_finite: bool | None,
     backend: str,
 ) -> Tensor:
-    if weights_finite is None:
-        weights_finite = bool(torch.isfinite(weight).all())
-    # Skipping zeros drops 0 * inf = nan: the dense path for non-finite weights.
-    unfit = None if weights_finite else {"native": "the weights hold inf or nan (skipping zeros would drop 0 * inf)"}
-    launch = backends.dispatch("conv_transpose_crops", backend, x.device, x.dtype, unfit=unfit)
+    launch = backends.dispatch(
+        "conv_transpose_crops", backend, x.device, x.dtype, unfit=_zero_skipping(weight, weights_finite)
+    )
     return launch(x, weight, tuple(stride), tuple(dilation), groups, offset, tuple(map_size), relu)
 
 
@@ -298,3 +309,68 @@ def _unpool_crops_backward(ctx, grad):
 
 
 unpool_crops.register_autograd(_unpool_crops_backward, setup_context=_unpool_crops_setup_context)
+
+
+@torch.library.custom_op("zfaccel::unpool_conv_transpose_crops", mutates_args=())
+def unpool_conv_transpose_crops(
+    x: Tensor,
+    switches: Tensor,
+    image_index: Tensor,
+    offset: Tensor,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    map_size: list[int],
+    unpool_relu: bool,
+    weight: Tensor,
+    conv_offset: Tensor,
+    conv_stride: list[int],
+    conv_dilation: list[int],
+    groups: int,
+    conv_map_size: list[int],
+    relu: bool,
+    weights_finite: bool | None,
+    backend: str,
+) -> Tensor:
+    unfit = _zero_skipping(weight, weights_finite)
+    launch = backends.dispatch("unpool_conv_transpose_crops", backend, x.device, x.dtype, unfit=unfit)
+    pool = (tuple(kernel_size), tuple(stride), tuple(padding), tuple(dilation), tuple(map_size))
+    conv = (tuple(conv_stride), tuple(conv_dilation), groups, conv_offset, tuple(conv_map_size))
+    return launch(x, switches, image_index, offset, *pool, unpool_relu, weight, *conv, relu)
+
+
+@unpool_conv_transpose_crops.register_fake
+def _(x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, unpool_relu, weight,
+      conv_offset, conv_stride, conv_dilation, groups, conv_map_size, relu, weights_finite, backend):  # fmt: skip
+    unpooled = spread(tuple(x.shape[-2:]), kernel_size, stride, dilation)
+    size = spread(unpooled, tuple(weight.shape[-2:]), conv_stride, conv_dilation)
+    return x.new_empty((x.shape[0], weight.shape[1] * groups, *size))
+
+
+def _fused_setup_context(ctx, inputs, output):
+    x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size, unpool_relu, weight, \
+        conv_offset, conv_stride, conv_dilation, groups, conv_map_size, relu, _, _ = inputs  # fmt: skip
+    ctx.save_for_backward(x, switches, image_index, offset, weight, conv_offset, output)
+    ctx.pool = (list(kernel_size), list(stride), list(padding), list(dilation), list(map_size), unpool_relu)
+    ctx.conv = (list(conv_stride), list(conv_dilation), groups, tuple(conv_map_size), relu)
+
+
+def _fused_backward(ctx, grad):
+    """The two steps' gradients in turn; the unpooled crops are recomputed (the forward never kept them)."""
+    x, switches, image_index, offset, weight, conv_offset, y = ctx.saved_tensors
+    kernel, stride, padding, dilation, map_size, unpool_relu = ctx.pool
+    unpooled = unpool_crops(x, switches, image_index, offset, kernel, stride, padding, dilation, map_size,
+                            unpool_relu, "auto")  # fmt: skip
+    conv = SimpleNamespace(saved_tensors=(unpooled, weight, conv_offset, y), params=ctx.conv,
+                           needs_input_grad=(ctx.needs_input_grad[0], ctx.needs_input_grad[10]))  # fmt: skip
+    grad_u, grad_w = _conv_backward(conv, grad)[:2]
+    grad_x = None
+    if ctx.needs_input_grad[0]:
+        pool = SimpleNamespace(saved_tensors=(switches, image_index, offset, unpooled),
+                               params=(tuple(x.shape[-2:]), *map(tuple, ctx.pool[:5]), unpool_relu))  # fmt: skip
+        grad_x = _unpool_crops_backward(pool, grad_u)[0]
+    return grad_x, None, None, None, None, None, None, None, None, None, grad_w, *([None] * 8)
+
+
+unpool_conv_transpose_crops.register_autograd(_fused_backward, setup_context=_fused_setup_context)

@@ -24,14 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from zfaccel.analysis.regions import Region
-from zfaccel.backends import check_name
+from zfaccel.backends import BackendUnavailableError, check_name, resolve
 from zfaccel.checks import check_images, check_int
 from zfaccel.geometry import to_pair
 from zfaccel.models.folding import folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.native.buffers import BufferCache, reusing
 from zfaccel.ops import max_pool2d_switches
-from zfaccel.ops.crops import conv_transpose_crops, unpool_crops
+from zfaccel.ops.crops import conv_transpose_crops, unpool_conv_transpose_crops, unpool_crops
 from zfaccel.reference.crops import paste_into
 
 MODES = ("max", "map")
@@ -159,15 +159,29 @@ class DeconvNet:
         return next((m for m in self.plain.features if isinstance(m, nn.Conv2d)), None)
 
     # ------------------------------------------------------------------ down
-    def _filters(self, stop: int) -> dict[int, tuple[torch.Tensor, bool]]:
+    def _filters(self, stop: int) -> dict[int, tuple[torch.Tensor, bool, bool]]:
         """Per convolution index up to ``stop``: the weight its transpose filters with (BatchNorm-folded
-        when ``fold_bn`` and one follows) and whether that weight is all finite (one sync each)."""
+        when ``fold_bn`` and one follows), whether that weight is all finite (one sync each), and
+        whether the unpooling above it runs in the same kernel (a ReLU then a MaxPool2d right above,
+        and the backend that would run unpool_conv_transpose_crops is the native one)."""
+        features = self.plain.features
         filters = {}
-        for j, m in enumerate(self.plain.features[: stop + 1]):
+        for j, m in enumerate(features[: stop + 1]):
             if isinstance(m, nn.Conv2d):
-                weight = folded_weight(self.plain.features, j) if self.fold_bn else m.weight
-                filters[j] = (weight, bool(torch.isfinite(weight).all()))
+                weight = folded_weight(features, j) if self.fold_bn else m.weight
+                finite = bool(torch.isfinite(weight).all())
+                below_pool = j + 2 <= stop and isinstance(features[j + 1], nn.ReLU)
+                below_pool = below_pool and isinstance(features[j + 2], nn.MaxPool2d)
+                filters[j] = (weight, finite, below_pool and self._fused_is_native(weight, finite))
         return filters
+
+    def _fused_is_native(self, weight: torch.Tensor, finite: bool) -> bool:
+        unfit = None if finite else {"native": "non-finite weights"}
+        try:
+            chosen = resolve(self.backend, weight.device, "unpool_conv_transpose_crops", weight.dtype, unfit=unfit)
+        except BackendUnavailableError:  # e.g. backend="triton": the two steps, each on its own kernel
+            return False
+        return chosen == "native"
 
     @torch.no_grad()
     def _down(
@@ -176,7 +190,7 @@ class DeconvNet:
         trace: Trace,
         stop: int,
         image_index: torch.Tensor,
-        filters: dict[int, tuple[torch.Tensor, bool]],
+        filters: dict[int, tuple[torch.Tensor, bool, bool]],
     ) -> Region:
         """Project ``region`` (at the output of features[stop]) down to pixels; ``filters`` is
         :meth:`_filters`. No autograd graph: the projections are pictures, on every backend
@@ -192,6 +206,13 @@ class DeconvNet:
                 fuse = i > 0 and isinstance(features[i - 1], nn.ReLU)
                 k = to_pair(m.kernel_size, "kernel_size")
                 s, p, d = to_pair(m.stride or k, "stride"), to_pair(m.padding, "padding"), to_pair(m.dilation, "d")
+                if fuse and not region.trim and i > 1 and filters.get(i - 2, (None, False, False))[2]:
+                    # ... and filter, in one kernel (_filters says when)
+                    region = self._unpool_filter(region, trace, i, (k, s, p, d), image_index, filters[i - 2])
+                    i -= 2  # now at the convolution
+                    i -= 1 if i > 0 and isinstance(features[i - 1], nn.ReLU) else 0
+                    i -= 1
+                    continue
                 signal = unpool_crops(
                     region.signal, trace.switches[i], image_index, region.offset, k, s, p, d, trace.sizes[i],
                     relu=fuse, backend=self.backend,
@@ -204,7 +225,7 @@ class DeconvNet:
                 out_offset = region.offset * torch.tensor(m.stride, device=region.offset.device) - torch.tensor(
                     m.padding, device=region.offset.device
                 )
-                weight, finite = filters[i]
+                weight, finite, _ = filters[i]
                 signal = conv_transpose_crops(
                     region.signal, weight, m.stride, m.dilation, m.groups, out_offset, trace.sizes[i],
                     relu=fuse, weights_finite=finite, backend=self.backend,
@@ -215,6 +236,25 @@ class DeconvNet:
             # after a convolution): passed through unchanged.
             i -= 1
         return region
+
+    def _unpool_filter(self, region: Region, trace: Trace, i: int, pool: tuple, image_index: torch.Tensor,
+                       conv_filter: tuple[torch.Tensor, bool, bool]) -> Region:  # fmt: skip
+        """The unpooling at features[i] with the ReLU below it, and the transposed convolution at
+        features[i - 2] (rectified when a ReLU sits below it), in one kernel."""
+        features = self.plain.features
+        k, s, p, d = pool
+        conv: nn.Conv2d = features[i - 2]
+        device = region.offset.device
+        unpooled = region.offset * torch.tensor(s, device=device) - torch.tensor(p, device=device)
+        out_offset = unpooled * torch.tensor(conv.stride, device=device) - torch.tensor(conv.padding, device=device)
+        weight, finite, _ = conv_filter
+        signal = unpool_conv_transpose_crops(
+            region.signal, trace.switches[i], image_index, region.offset, k, s, p, d, trace.sizes[i],
+            weight, out_offset, conv.stride, conv.dilation, conv.groups, trace.sizes[i - 2],
+            unpool_relu=True, relu=i > 2 and isinstance(features[i - 3], nn.ReLU), weights_finite=finite,
+            backend=self.backend,
+        )  # fmt: skip
+        return Region(signal, out_offset, *trace.sizes[i - 2])
 
     # ------------------------------------------------------------------ targets
     def project_targets(

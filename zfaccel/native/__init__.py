@@ -27,9 +27,12 @@ IMPLEMENTS = {
     "spatial_argmax": ("cpu",),
     "conv_transpose_crops": ("cpu",),
     "unpool_crops": ("cpu",),
+    "unpool_conv_transpose_crops": ("cpu",),
 }
 # ops whose kernels take only some dtypes (the others take float32, float64, float16 and bfloat16).
-DTYPES = {"conv_transpose_crops": (torch.float32, torch.float64), "unpool_crops": (torch.float32, torch.float64)}
+DTYPES = {
+    op: (torch.float32, torch.float64) for op in ("conv_transpose_crops", "unpool_crops", "unpool_conv_transpose_crops")
+}
 
 _DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 _state: dict[str, object] = {}

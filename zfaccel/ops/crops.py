@@ -86,3 +86,50 @@ def unpool_crops(
         x, switches, image_index, offset, list(kernel_size), list(stride), list(padding), list(dilation),
         list(map_size), relu, backend,
     )  # fmt: skip
+
+
+def unpool_conv_transpose_crops(
+    x: torch.Tensor,
+    switches: torch.Tensor,
+    image_index: torch.Tensor,
+    offset: torch.Tensor,
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    map_size: Pair,
+    weight: torch.Tensor,
+    conv_offset: torch.Tensor,
+    conv_stride: Pair,
+    conv_dilation: Pair,
+    groups: int,
+    conv_map_size: Pair,
+    *,
+    unpool_relu: bool = False,
+    relu: bool = False,
+    weights_finite: bool | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """:func:`unpool_crops` then :func:`conv_transpose_crops`, in one call: the deconvnet's "unpool,
+    rectify, filter" where a ReLU sits between a Conv2d and the MaxPool2d above it. The "native" kernel
+    unpools each target into a buffer of its thread and filters from there, so the unpooled crops
+    (110 MB at ZFNet's pool1 for 64 conv5 targets, 95 % zeros) are never written whole; "torch" runs
+    the two steps.
+
+    Args:
+        x, switches, image_index, offset, kernel_size, stride, padding, dilation, map_size: as
+            :func:`unpool_crops` takes them (``unpool_relu`` is its ``relu``).
+        weight, conv_stride, conv_dilation, groups, conv_map_size, relu, weights_finite: as
+            :func:`conv_transpose_crops` takes them (``conv_map_size`` is its ``map_size``);
+            ``conv_offset`` int64 (T, 2) is the output crop's cell (0, 0) in that map: the unpooled
+            crops' (``offset * stride - padding``) times the convolution's stride, minus its padding.
+
+    Returns:
+        (T, C_out, H', W') x.dtype, as :func:`conv_transpose_crops` of the unpooled crops returns it.
+    """
+    check_name(backend)
+    return library.unpool_conv_transpose_crops(
+        x, switches, image_index, offset, list(kernel_size), list(stride), list(padding), list(dilation),
+        list(map_size), unpool_relu, weight, conv_offset, list(conv_stride), list(conv_dilation), groups,
+        list(conv_map_size), relu, weights_finite, backend,
+    )  # fmt: skip

@@ -20,6 +20,7 @@ IMPLEMENTS = {
         "spatial_argmax",
         "conv_transpose_crops",
         "unpool_crops",
+        "unpool_conv_transpose_crops",
     )
 }
 
