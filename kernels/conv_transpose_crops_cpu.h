@@ -49,6 +49,41 @@ inline void add_weighted_runs(float* dst, int64_t n, const float* w, int64_t w_s
 }
 #endif
 
+// The whole kernel patch (kh * kw * c_out floats, contiguous per input channel) at one input position:
+// patch[0..n) = sum over k < m of v[k] * w[chan[k] * w_stride + 0..n), in NV registers (the last one
+// masked), each lane's sum in the order add_weighted_runs takes (k ascending, from 0), so the bits are
+// the same. One broadcast per non-zero instead of one per kernel row: conv1^T's 7 x 7 x 3 patch is
+// 10 vectors, where 7 row sums of 21 floats paid 7 calls, broadcasts and loop setups.
+#ifdef ZFACCEL_MASKED_TAILS
+template <int NV>
+inline void patch_sum(float* patch, int64_t n, const float* w, int64_t w_stride, const int32_t* chan,
+                      const float* v, int64_t m) {
+  const __mmask16 last = first_n(n - 16 * (NV - 1));
+  __m512 acc[NV];
+  for (int u = 0; u < NV; ++u) acc[u] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < m; ++k) {
+    const __m512 vv = _mm512_set1_ps(v[k]);
+    const float* src = w + chan[k] * w_stride;
+    for (int u = 0; u < NV - 1; ++u) acc[u] = _mm512_fmadd_ps(vv, _mm512_loadu_ps(src + 16 * u), acc[u]);
+    acc[NV - 1] = _mm512_fmadd_ps(vv, _mm512_maskz_loadu_ps(last, src + 16 * (NV - 1)), acc[NV - 1]);
+  }
+  for (int u = 0; u < NV - 1; ++u) _mm512_storeu_ps(patch + 16 * u, acc[u]);
+  _mm512_mask_storeu_ps(patch + 16 * (NV - 1), last, acc[NV - 1]);
+}
+
+// Patches of at most this many floats are summed whole (16 of the 32 vector registers).
+constexpr int64_t kPatchMax = 16 * 16;
+
+template <int NV = 1>
+inline void patch_sum_n(float* patch, int64_t n, const float* w, int64_t w_stride, const int32_t* chan,
+                        const float* v, int64_t m) {
+  if constexpr (NV < 16) {
+    if (n > 16 * NV) return patch_sum_n<NV + 1>(patch, n, w, w_stride, chan, v, m);
+  }
+  patch_sum<NV>(patch, n, w, w_stride, chan, v, m);
+}
+#endif
+
 template <typename A>
 void add_weighted(A* dst, int64_t n, const A* w, int64_t w_stride, const int32_t* chan, const A* v, int64_t m) {
 #ifdef ZFACCEL_MASKED_TAILS
@@ -156,16 +191,49 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
           wt[((c * g.kh + i) * g.kw + j) * cout_g + o] = weight[((c * cout_g + o) * g.kh + i) * g.kw + j];
   const bool runs = groups == 1 && g.dw == 1;  // (kx, o) contiguous in the buffer
   const int64_t w_stride = g.kh * g.kw * cout_g;  // from one input channel's weights to the next
+#ifdef ZFACCEL_MASKED_TAILS
+  const bool whole = runs && std::is_same_v<A, float> && w_stride <= kPatchMax;
+#else
+  const bool whole = false;
+#endif
 #pragma omp parallel num_threads(nt)
   {
     std::vector<A> buf(oh * ow * cout);
+    alignas(64) A patch[256];
     NonZeros<A> nz;
     auto source = make_source();
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < g.t; ++t) {
       std::fill(buf.begin(), buf.end(), A(0));
       const int64_t r0 = offset[2 * t], c0 = offset[2 * t + 1];
-      if (runs) {
+      if (runs && whole) {
+#ifdef ZFACCEL_MASKED_TAILS
+        // Per input position, every non-zero channel's whole patch summed in registers (patch_sum),
+        // then its rows inside the map added to the buffer.
+        if constexpr (std::is_same_v<A, float>) {
+          source.nonzeros(t, nz);
+          for (int64_t i = 0; i < g.h; ++i)
+            for (int64_t j = 0; j < g.w; ++j) {
+              const int64_t p = i * g.w + j, m = nz.start[p + 1] - nz.start[p];
+              if (m == 0) continue;
+              const int64_t col = j * g.sw;
+              int64_t kx_lo, kx_hi;
+              taps_inside(c0 + col, 1, g.kw, g.map_w, kx_lo, kx_hi);
+              if (kx_lo == kx_hi) continue;
+              patch_sum_n(patch, w_stride, wt.data(), w_stride, nz.chan.data() + nz.start[p],
+                          nz.val.data() + nz.start[p], m);
+              const int64_t len = (kx_hi - kx_lo) * cout;
+              for (int64_t ky = 0; ky < g.kh; ++ky) {
+                const int64_t row = i * g.sh + ky * g.dh;
+                if (r0 + row < 0 || r0 + row >= g.map_h) continue;
+                A* __restrict__ dst = buf.data() + (row * ow + col + kx_lo) * cout;
+                const A* __restrict__ src = patch + (ky * g.kw + kx_lo) * cout;
+                for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
+              }
+            }
+        }
+#endif
+      } else if (runs) {
         // Per input position, every non-zero channel's kernel row summed in registers, then added to
         // the buffer once (add_weighted).
         source.nonzeros(t, nz);
