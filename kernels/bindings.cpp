@@ -99,6 +99,15 @@ void unpool_conv_transpose_crops(uintptr_t x, uintptr_t switches, uintptr_t imag
       relu, dtype, reinterpret_cast<const void*>(x), reinterpret_cast<void*>(y), num_threads);
 }
 
+// paste: (t, c, h, w, n, map_h, map_w)
+void paste_rows(uintptr_t signal, uintptr_t offset, uintptr_t rows, uintptr_t out, const std::array<int64_t, 7>& a,
+                int dtype, int num_threads) {
+  const zfaccel::PasteShape g{a[0], a[1], a[2], a[3], a[4], a[5], a[6]};
+  py::gil_scoped_release nogil;
+  zfaccel::paste_rows_cpu(g, dtype, reinterpret_cast<const void*>(signal), reinterpret_cast<const int64_t*>(offset),
+                          reinterpret_cast<const int64_t*>(rows), reinterpret_cast<void*>(out), num_threads);
+}
+
 // occlusion: (b, c, h, w, p, wh, ww, ch, cw); strides in elements of images and baseline (b, c, h, w).
 zfaccel::OcclusionShape to_occlusion(const std::array<int64_t, 9>& a, const std::array<int64_t, 4>& is,
                                      const std::array<int64_t, 4>& bs) {
@@ -237,6 +246,8 @@ PYBIND11_MODULE(_native, m) {
         py::arg("pool"), py::arg("pooled_h"), py::arg("pooled_w"), py::arg("images"), py::arg("pad_h"),
         py::arg("pad_w"), py::arg("unpool_relu"), py::arg("conv"), py::arg("cout_g"), py::arg("groups"),
         py::arg("relu"), py::arg("dtype"), py::arg("num_threads"));
+  m.def("paste_rows_cpu", &paste_rows, py::arg("signal"), py::arg("offset"), py::arg("rows"), py::arg("out"),
+        py::arg("shape"), py::arg("dtype"), py::arg("num_threads"));
   m.def("occlusion_batch_cpu", &occlusion_batch_cpu, py::arg("images"), py::arg("baseline"), py::arg("positions"),
         py::arg("crop_origins"), py::arg("out"), py::arg("shape"), py::arg("image_strides"),
         py::arg("baseline_strides"), py::arg("dtype"), py::arg("num_threads"));

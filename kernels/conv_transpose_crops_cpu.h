@@ -196,6 +196,18 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
 #else
   const bool whole = false;
 #endif
+  // Channel blocks: position by position, every non-zero's weights are read once per target; past L2
+  // (ZFNet's conv3^T: 3.5 MB, read 8 times over per target, about 29 MB) they come from L3 at its
+  // bandwidth. In blocks of channels whose weights fit kWeightBlock bytes, a block's weights stay in
+  // L2 while the target's positions are visited, for one more pass over the buffer per block: worth it
+  // where a block still has kMinPerBlock non-zeros per position on average to sum in registers
+  // (conv3^T and conv4^T, 33-38 % non-zero), not for conv2^T's 4 % (11 per position in all).
+  constexpr int64_t kWeightBlock = 192 << 10, kMinPerBlock = 4;
+  const int64_t weight_blocks = (g.c * w_stride * int64_t(sizeof(A)) + kWeightBlock - 1) / kWeightBlock;
+  const auto channel_blocks = [&](int64_t nonzeros, int64_t positions) -> int64_t {
+    const int64_t blocks = std::min(weight_blocks, g.c);
+    return blocks > 1 && nonzeros >= kMinPerBlock * blocks * positions ? blocks : 1;
+  };
 #pragma omp parallel num_threads(nt)
   {
     std::vector<A> buf(oh * ow * cout);
@@ -235,24 +247,36 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
 #endif
       } else if (runs) {
         // Per input position, every non-zero channel's kernel row summed in registers, then added to
-        // the buffer once (add_weighted).
+        // the buffer once (add_weighted). Where the weights pass L2 and the inputs are dense enough,
+        // in blocks of channels (channel_blocks).
         source.nonzeros(t, nz);
-        for (int64_t i = 0; i < g.h; ++i)
-          for (int64_t j = 0; j < g.w; ++j) {
-            const int64_t p = i * g.w + j, m = nz.start[p + 1] - nz.start[p];
-            if (m == 0) continue;
-            const int64_t col = j * g.sw;
-            int64_t kx_lo, kx_hi;
-            taps_inside(c0 + col, 1, g.kw, g.map_w, kx_lo, kx_hi);
-            if (kx_lo == kx_hi) continue;
-            for (int64_t ky = 0; ky < g.kh; ++ky) {
-              const int64_t row = i * g.sh + ky * g.dh;
-              if (r0 + row < 0 || r0 + row >= g.map_h) continue;
-              add_weighted(buf.data() + (row * ow + col + kx_lo) * cout, (kx_hi - kx_lo) * cout,
-                           wt.data() + (ky * g.kw + kx_lo) * cout_g, w_stride, nz.chan.data() + nz.start[p],
-                           nz.val.data() + nz.start[p], m);
+        const int64_t positions = g.h * g.w, blocks = channel_blocks(nz.start[positions], positions);
+        const int64_t per_block = (g.c + blocks - 1) / blocks;
+        nz.cursor.assign(nz.start.begin(), nz.start.end() - 1);
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int32_t block_end = static_cast<int32_t>(std::min(g.c, (b + 1) * per_block));
+          for (int64_t i = 0; i < g.h; ++i)
+            for (int64_t j = 0; j < g.w; ++j) {
+              // This block's non-zeros at position p: the next ones of its group (channels ascend).
+              const int64_t p = i * g.w + j, lo = nz.cursor[p];
+              int64_t hi = lo;
+              while (hi < nz.start[p + 1] && nz.chan[hi] < block_end) ++hi;
+              nz.cursor[p] = static_cast<int32_t>(hi);
+              const int64_t m = hi - lo;
+              if (m == 0) continue;
+              const int64_t col = j * g.sw;
+              int64_t kx_lo, kx_hi;
+              taps_inside(c0 + col, 1, g.kw, g.map_w, kx_lo, kx_hi);
+              if (kx_lo == kx_hi) continue;
+              for (int64_t ky = 0; ky < g.kh; ++ky) {
+                const int64_t row = i * g.sh + ky * g.dh;
+                if (r0 + row < 0 || r0 + row >= g.map_h) continue;
+                add_weighted(buf.data() + (row * ow + col + kx_lo) * cout, (kx_hi - kx_lo) * cout,
+                             wt.data() + (ky * g.kw + kx_lo) * cout_g, w_stride, nz.chan.data() + lo,
+                             nz.val.data() + lo, m);
+              }
             }
-          }
+        }
       } else {
         const A* xt = source.dense(t);
         for (int64_t c = 0; c < g.c; ++c) {

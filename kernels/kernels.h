@@ -50,6 +50,14 @@ void unpool_conv_transpose_crops_cpu(const CropShape& pool, int64_t pooled_h, in
                                      int64_t cout_g, int64_t groups, const void* weight, const int64_t* offset,
                                      bool use_relu, int dtype, const void* x, void* y, int num_threads);
 
+// paste_rows: signal (t, c, h, w) crops, offset int64 (t, 2) their cell (0, 0) in the (map_h, map_w) map,
+// rows int64 (t,) -> out (n, c, map_h, map_w): out[rows[t]] is crop t clipped to the map, zero elsewhere.
+struct PasteShape {
+  int64_t t, c, h, w, n, map_h, map_w;
+};
+void paste_rows_cpu(const PasteShape& g, int dtype, const void* signal, const int64_t* offset, const int64_t* rows,
+                    void* out, int num_threads);
+
 // Occluded inputs (occlusion_batch.h): images and baseline (b, c, h, w) with element strides g.is / g.bs;
 // positions int64 (p, 3) rows (image, row, col); crop_origins int64 (p, 2) -> out (p, c, ch, cw) contiguous.
 // Copies bits: 0 outside the image, the baseline under the occluder, the image elsewhere.

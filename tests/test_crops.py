@@ -32,6 +32,9 @@ CONV_CASES = [
     (40, 20, (3, 3), (1, 1), (1, 1), 1, 5, 6, (9, 11)),
     (20, 70, (5, 5), (2, 2), (1, 1), 1, 4, 4, (13, 13)),
     (33, 3, (7, 7), (2, 2), (1, 1), 1, 9, 9, (31, 30)),
+    # Weights past 192 KB and 30 non-zeros per position: summed in blocks of channels (3 blocks of 34,
+    # 33 and 33 channels in float32, 5 in float64)
+    (100, 128, (3, 3), (1, 1), (1, 1), 1, 4, 4, (9, 9)),
 ]
 
 
@@ -211,6 +214,32 @@ def test_unpool_conv_transpose_crops_steps_aside_for_nonfinite_weights(gen):
     if NATIVE_REASON is None:
         with pytest.raises(zfaccel.BackendUnavailableError, match="inf or nan"):
             unpool_conv_transpose_crops(*pool_args, *conv_args, unpool_relu=True, backend="native")
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_paste_rows_writes_each_crop_and_zeros_around_it(dtype, gen):
+    """Crops hanging over every border, one wholly outside the map, NaN and inf, a non-contiguous
+    crop batch, rows out of order; the rows not named keep what they held."""
+    from zfaccel.native.paste_rows import paste_rows
+    from zfaccel.reference.crops import paste_into
+
+    signal = torch.randn(7, 3, 9, 6, generator=gen, dtype=torch.float64).to(dtype)
+    signal[0, 1, 2, 3], signal[2, 0, 4, 4] = float("nan"), float("inf")
+    signal = signal.transpose(2, 3).contiguous().transpose(2, 3)  # same values, strided
+    offset = torch.tensor([[-3, -2], [0, 0], [15, 14], [-1, 16], [4, 3], [30, 2], [2, -6]])
+    rows = torch.tensor([5, 0, 2, 6, 1, 3, 7])
+    out = torch.full((9, 3, 19, 20), 7.0, dtype=dtype)
+    ref = out.clone()
+    ref[rows] = 0
+    paste_into(ref, rows.tolist(), signal, offset)
+    paste_rows(out, rows, signal, offset)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0, equal_nan=True)
+    assert (out[4] == 7).all() and (out[8] == 7).all() and (out[3] == 0).all()  # row 3: the crop outside
+    with pytest.raises(ValueError, match="out must be contiguous and match"):
+        paste_rows(out.to(torch.float16), rows, signal, offset)
+    with pytest.raises(ValueError, match="rows out of range"):
+        paste_rows(out, rows + 3, signal, offset)
 
 
 @needs_native

@@ -192,6 +192,25 @@ def test_unpooling_and_filter_share_a_kernel_on_the_native_backend(backend):
     assert fused == {0: backend == "native", 4: backend == "native", 8: False, 10: False, 12: False}
 
 
+def test_weights_changed_between_projections_are_used(gen):
+    """The filters are computed once per state of the weights: an in-place change, a new weight
+    tensor and a weight turned non-finite each give what a fresh DeconvNet gives."""
+    model = alexnet_shaped()
+    images = torch.randn(2, 3, 127, 127, generator=gen)
+    dn = DeconvNet(model)
+    dn.project(images, "conv5", [0, 3])
+    with torch.no_grad():
+        model.features[3].weight.mul_(-2.0)
+    torch.testing.assert_close(dn.project(images, "conv5", [0, 3]), DeconvNet(model).project(images, "conv5", [0, 3]))
+    model.features[6].weight = nn.Parameter(torch.randn(model.features[6].weight.shape, generator=gen))
+    torch.testing.assert_close(dn.project(images, "conv5", [0, 3]), DeconvNet(model).project(images, "conv5", [0, 3]))
+    with torch.no_grad():
+        model.features[0].weight[0, 0, 0, 0] = float("inf")
+    assert not dn._filters(dn.plain.resolve("conv5"))[0][1]  # seen: the native kernels step aside
+    torch.testing.assert_close(dn.project(images, "conv5", [0, 3]), DeconvNet(model).project(images, "conv5", [0, 3]),
+                               equal_nan=True)  # fmt: skip
+
+
 def test_cropping_gives_the_whole_map_numbers(gen):
     """Receptive-field crops compute exactly what whole maps do, on the support only."""
     model = zfnet().eval()

@@ -16,6 +16,7 @@ conv5 projection on ZFNet computes on 139 x 139 pixels, not 224 x 224.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,13 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zfaccel import native
 from zfaccel.analysis.regions import Region
-from zfaccel.backends import BackendUnavailableError, check_name, resolve
+from zfaccel.backends import ENV_VAR, BackendUnavailableError, check_name, resolve
 from zfaccel.checks import check_images, check_int
 from zfaccel.geometry import to_pair
 from zfaccel.models.folding import folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
 from zfaccel.native.buffers import BufferCache, reusing
+from zfaccel.native.paste_rows import paste_rows
 from zfaccel.ops import max_pool2d_switches
 from zfaccel.ops.crops import conv_transpose_crops, unpool_conv_transpose_crops, unpool_crops
 from zfaccel.reference.crops import paste_into
@@ -103,6 +106,7 @@ class DeconvNet:
         # The crop kernels' large outputs, kept between projections: fresh ones cost their page faults
         # (zfaccel/native/buffers.py); release_buffers() gives them back.
         self._buffers = BufferCache(self.max_memory)
+        self._filter_cache: dict[int, tuple[list, dict]] = {}
 
     def release_buffers(self) -> None:
         """Free the working memory kept between projections (at most ``max_memory`` bytes of the
@@ -165,6 +169,14 @@ class DeconvNet:
         whether the unpooling above it runs in the same kernel (a ReLU then a MaxPool2d right above,
         and the backend that would run unpool_conv_transpose_crops is the native one)."""
         features = self.plain.features
+        # Computed once per state of the weights: the finiteness checks read every weight (15 MB for
+        # ZFNet, 5 ms a projection call). Any in-place change bumps a tensor's version; a new tensor is
+        # another object.
+        state = [(t, t._version) for m in features[: stop + 1] for t in (*m.parameters(False), *m.buffers(False))]
+        state.append((os.environ.get(ENV_VAR), self.backend, self.fold_bn))
+        cached = self._filter_cache.get(stop)
+        if cached is not None and _same_state(cached[0], state):
+            return cached[1]
         filters = {}
         for j, m in enumerate(features[: stop + 1]):
             if isinstance(m, nn.Conv2d):
@@ -173,6 +185,7 @@ class DeconvNet:
                 below_pool = j + 2 <= stop and isinstance(features[j + 1], nn.ReLU)
                 below_pool = below_pool and isinstance(features[j + 2], nn.MaxPool2d)
                 filters[j] = (weight, finite, below_pool and self._fused_is_native(weight, finite))
+        self._filter_cache[stop] = (state, filters)
         return filters
 
     def _fused_is_native(self, weight: torch.Tensor, finite: bool) -> bool:
@@ -389,10 +402,33 @@ class DeconvNet:
                 return Region(signal, zero, act.shape[2], act.shape[3], trim=True)
 
         targets = torch.stack([image_index, channel_index, torch.arange(b * k, device=act.device)], 1)
-        out = torch.zeros((b * k, images.shape[1], *images.shape[-2:]), dtype=act.dtype, device=act.device)
-        for part, region in self._chunks(start, targets, trace, stop, batch_size):
-            paste_into(out, part[:, 2].tolist(), region.signal, region.offset)
+        size = (b * k, images.shape[1], *images.shape[-2:])
+        if self._pastes_natively(act):
+            # Every row written once, zeros and crop together (paste_rows), into memory kept between calls.
+            with reusing(self._buffers):
+                out = native.empty(size, act, act.dtype, torch.contiguous_format)
+            for part, region in self._chunks(start, targets, trace, stop, batch_size):
+                paste_rows(out, part[:, 2], region.signal, region.offset)
+        else:
+            out = torch.zeros(size, dtype=act.dtype, device=act.device)
+            for part, region in self._chunks(start, targets, trace, stop, batch_size):
+                paste_into(out, part[:, 2].tolist(), region.signal, region.offset)
         return out.view(b, k, *out.shape[1:])
+
+    def _pastes_natively(self, act: torch.Tensor) -> bool:
+        """Whether the crops go into the output through the native paste: where the native crop
+        kernels run (CPU, float32 or float64, a backend that resolves to them)."""
+        try:
+            return resolve(self.backend, act.device, "conv_transpose_crops", act.dtype) == "native"
+        except BackendUnavailableError:
+            return False
+
+
+def _same_state(a: list, b: list) -> bool:
+    """Whether two weight states (lists of (tensor, version), then the settings) are the same."""
+    if len(a) != len(b) or a[-1] != b[-1]:
+        return False
+    return all(x is y and vx == vy for (x, vx), (y, vy) in zip(a[:-1], b[:-1], strict=True))
 
 
 def check_channels(channels, count: int) -> torch.Tensor:
