@@ -25,6 +25,6 @@ def _synced(fn):
 @pytest.mark.parametrize("provider", ["torch", *our_backends(DEVICE)])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.name}-{c.dtype_name}-{c.layout}" for c in CASES])
 def test_max_pool2d_switches(benchmark, case, provider):
-    reference, ours = suite.calls(case, DEVICE)
+    reference, ours, _ = suite.calls(case, DEVICE)
     benchmark.group = f"max_pool2d_switches {case.name} {case.dtype_name} {case.layout}"
     benchmark(_synced(reference if provider == "torch" else ours[provider]))

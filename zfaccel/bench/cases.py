@@ -69,15 +69,21 @@ def our_backends(device: torch.device) -> list[str]:
 
 def switch_row(op: str, case: PoolBenchCase, anchor: str, calls: tuple, min_bytes: int, device: torch.device,
                roofline_gbs: float, warmup: int, reps: int, under_load: bool) -> Row:  # fmt: skip
-    """A Row for one switch-op case: the anchor ("torch") and our backends timed in interleaved rounds
-    (minimum of each), then again while another process keeps a core busy when ``under_load``."""
-    reference, ours = calls
-    fns = {"torch": reference, **ours}
+    """A Row for one switch-op case: the anchor ("torch"), our backends, a copy of the same bytes and
+    our kernels alone (``calls``' third item, backend -> a call into preallocated outputs) timed in
+    interleaved rounds (minimum of each), then the anchor and ours again while another process keeps
+    a core busy when ``under_load``."""
+    reference, ours, kernels = calls
+    src = torch.ones(min_bytes // 2, dtype=torch.uint8, device=device)
+    dst = torch.zeros_like(src)
+    fns = {"torch": reference, **ours, "copy": lambda: dst.copy_(src), **{f"kernel {b}": k for b, k in kernels.items()}}
     quiet = measure_interleaved(fns, device, warmup, reps)
+    copy_ms = quiet.pop("copy")
+    kernel_ms = {b: quiet.pop(f"kernel {b}") for b in kernels}
     loaded: dict[str, float] = {}
     if under_load:
         with busy_core():
-            loaded = measure_interleaved(fns, device, warmup, reps)
+            loaded = measure_interleaved({"torch": reference, **ours}, device, warmup, reps)
     return Row(
         op=op,
         case=case.name,
@@ -90,4 +96,6 @@ def switch_row(op: str, case: PoolBenchCase, anchor: str, calls: tuple, min_byte
         min_bytes=min_bytes,
         roofline_gbs=roofline_gbs,
         loaded_ms=loaded,
+        copy_ms=copy_ms,
+        kernel_ms=kernel_ms,
     )

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import zfaccel
+from zfaccel import native
 from zfaccel.bench.cases import PoolBenchCase, our_backends, switch_row
 from zfaccel.bench.results import Row
 from zfaccel.geometry import PoolGeometry
@@ -38,7 +39,12 @@ def calls(case: PoolBenchCase, device: torch.device) -> tuple:
         b: (lambda b=b: zfaccel.max_unpool2d_switches(y, switches, hw, k, s, p, d, relu=True, backend=b))
         for b in our_backends(device)
     }
-    return reference, ours
+    kernels = {}  # native alone: into an output allocated and touched beforehand, no switch validation
+    if "native" in ours:
+        out = ours["native"]()
+        shape = PoolGeometry.for_pool(hw, k, s, p, d, ceil).native_shape(*case.shape[:2])
+        kernels["native"] = lambda: native.launch("max_unpool2d_switches", (y, switches, out), shape, True)
+    return reference, ours, kernels
 
 
 def run(case: PoolBenchCase, device: torch.device, roofline_gbs: float, warmup: int, reps: int,
