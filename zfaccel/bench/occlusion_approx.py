@@ -89,7 +89,20 @@ def quality(device: torch.device, quick: bool) -> Iterator[RateRow]:
                     "vs exact": f"{rate / base['exact']:.2f}x",
                     "MACs spent / exact / full": _macs(res[0].macs),
                 },
+                {
+                    "prob_ssim_mean": float(p.mean()),
+                    "prob_ssim_worst": float(p.min()),
+                    "feature_ssim_mean": float(f.mean()),
+                    "feature_ssim_worst": float(f.min()),
+                    **_macs_values(res[0].macs),
+                },  # fmt: skip
             )
+
+
+def _macs_values(macs: dict | None) -> dict[str, float]:
+    """MACs spent and those of full re-inference, per MAC of the exact engine."""
+    return {} if not macs else {"macs_spent_over_exact": macs["spent"] / macs["exact"],
+                                "macs_full_over_exact": macs["full"] / macs["exact"]}  # fmt: skip
 
 
 def _macs(macs: dict | None) -> str:
@@ -124,6 +137,7 @@ def speed(device: torch.device, quick: bool) -> Iterator[RateRow]:
                 UNIT, "full re-inference", full, {"approximate": rate[name(a)]},
                 {"exact incremental": f"{exact:.3g} {UNIT}", "vs exact": f"{rate[name(a)] / exact:.2f}x",
                  "MACs spent / exact / full": _macs(macs)},
+                {"vs_exact": rate[name(a)] / exact, **_macs_values(macs)},
             )  # fmt: skip
 
 
@@ -145,12 +159,12 @@ def choose(rows_: list[RateRow]) -> tuple[str | None, dict[str, float], dict[str
     worst_mean: dict[str, float] = {}
     for r in rows_:
         if r.case.startswith("bundled"):
-            mean = float(r.notes["prob SSIM mean / worst"].split(" / ")[0])
+            mean = r.values["prob_ssim_mean"]
             key = _setting(r.case)
             worst_mean[key] = min(worst_mean.get(key, 1.0), mean)
     speedup = {_setting(r.case): r.ours["approximate"] / r.reference_rate for r in rows_
                if r.case.startswith("zfnet 224 px, window 32 stride 8")}  # fmt: skip
-    spent = {_setting(r.case): float(r.notes["MACs spent / exact / full"].split(" / ")[0]) for r in rows_
+    spent = {_setting(r.case): r.values["macs_spent_over_exact"] for r in rows_
              if r.case.startswith("zfnet 224 px, window 32 stride 8")}  # fmt: skip
     good = [k for k, m in worst_mean.items() if m >= SSIM_BAR and k in speedup]
     best = min(good, key=lambda k: (round(spent[k], 3), -worst_mean[k])) if good else None

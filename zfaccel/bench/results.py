@@ -82,6 +82,7 @@ class RateRow:
     reference_rate: float | None  # None: the anchor's package is not installed (``reference`` says which)
     ours: dict[str, float] = field(default_factory=dict)  # variant -> rate
     notes: dict[str, str] = field(default_factory=dict)  # extra columns
+    values: dict[str, float] = field(default_factory=dict)  # the numbers behind the notes, for code to read
 
     def best(self) -> tuple[str, float]:
         return max(self.ours.items(), key=lambda kv: kv[1])
