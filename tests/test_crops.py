@@ -242,6 +242,53 @@ def test_paste_rows_writes_each_crop_and_zeros_around_it(dtype, gen):
         paste_rows(out, rows + 3, signal, offset)
 
 
+def _bad_crop_calls():
+    """(call, error, message) for each crop op given one bad argument; everything else valid."""
+    x, off = torch.zeros(2, 4, 3, 3), torch.zeros(2, 2, dtype=torch.long)
+    w, sw, idx = torch.zeros(4, 3, 3, 3), torch.zeros(3, 4, 5, 5, dtype=torch.uint8), torch.tensor([0, 2])
+    pool = {"x": x, "switches": sw, "image_index": idx, "offset": off, "kernel_size": 3, "stride": 2, "padding": 0,
+            "dilation": 1, "map_size": (11, 11)}  # fmt: skip
+    filt = {"weight": w, "groups": 1}
+    fused = {**pool, **filt, "conv_offset": off, "conv_stride": 1, "conv_dilation": 1, "conv_map_size": (13, 13)}
+
+    def conv(**k):
+        return conv_transpose_crops(**{"x": x, "offset": off, "stride": 1, "dilation": 1, "map_size": (9, 9),
+                                       **filt, **k})  # fmt: skip
+
+    def unpool(**k):
+        return unpool_crops(**{**pool, **k})
+
+    def both(**k):
+        return unpool_conv_transpose_crops(**{**fused, **k})
+
+    return [
+        (lambda: conv(x=x.long()), TypeError, "x must be a float"),
+        (lambda: conv(offset=off.int()), ValueError, "offset must be an int64"),
+        (lambda: conv(weight=torch.zeros(2, 3, 3, 3)), ValueError, r"weight must be \(4, C_out"),
+        (lambda: conv(weight=w.double()), ValueError, "weight must match x's dtype"),
+        (lambda: conv(groups=3), ValueError, "groups must be a positive int dividing"),
+        (lambda: conv(stride=(1, 2, 3)), TypeError, "stride must be an int or a pair"),
+        (lambda: unpool(switches=sw.float()), ValueError, "switches must be a uint8"),
+        (lambda: unpool(switches=sw[:, :2]), ValueError, "switches must have the crops' 4 channels"),
+        (lambda: unpool(image_index=torch.tensor([0, 3])), ValueError, r"image_index must lie in \[0, 3\)"),
+        (lambda: unpool(image_index=torch.tensor([0])), ValueError, "image_index must be an int64 \\(2,\\)"),
+        (lambda: unpool(padding="1"), TypeError, "padding must be an int or a pair"),
+        (lambda: both(conv_offset=off[:1]), ValueError, "conv_offset must be an int64"),
+        (lambda: both(weight=torch.zeros(3, 3, 3, 3)), ValueError, "weight must be"),
+        (lambda: both(image_index=torch.tensor([-1, 0])), ValueError, "image_index must lie in"),
+        (lambda: both(conv_dilation=0.5), TypeError, "conv_dilation must be an int or a pair"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_crop_calls())))
+def test_crop_ops_name_the_bad_argument(case):
+    """Every backend gets checked arguments: a weight with other channels than the crops read past its
+    end in the native kernel before these checks."""
+    call, error, match = _bad_crop_calls()[case]
+    with pytest.raises(error, match=match):
+        call()
+
+
 @needs_native
 def test_native_crop_entry_points_check_arguments():
     ext = native.extension()
