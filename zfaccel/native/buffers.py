@@ -1,4 +1,4 @@
-"""Large CPU output buffers kept and reused between kernel calls (the deconvnet's crops).
+"""Large CPU output buffers kept and reused between kernel calls (the deconvnet's crops and output).
 
 A fresh CPU tensor of tens of MB costs its page faults: the kernel zeroes every page on first
 touch. For the deconvnet's pool1-level crops (64 ZFNet conv5 targets: (64, 96, 67, 67) float32,
