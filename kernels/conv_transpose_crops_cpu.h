@@ -26,16 +26,16 @@
 
 namespace zfaccel {
 
-// dst[0..n) += sum over k < m of v[k] * w[chan[k] * w_stride + 0..n): NV vectors of 16 floats (the
-// last one masked) summed in registers over the m inputs, then added to dst once. Adding each input
-// to dst in turn (axpy) read and wrote dst m times: for conv1^T's runs of 7 taps x 3 colours (21
-// floats) the loads, stores and call cost 4x the arithmetic.
+// Patches of at most this many floats are summed whole (16 of the 32 vector registers).
+constexpr int64_t kPatchMax = 16 * 16;
+
 #ifdef ZFACCEL_MASKED_TAILS
+// acc[0..NV) = sum over k < m of v[k] * w[chan[k] * w_stride + 0..n): NV vectors of 16 floats, the last
+// one masked to n - 16 * (NV - 1) lanes (returned), each lane summed in k order from 0.
 template <int NV>
-inline void add_weighted_runs(float* dst, int64_t n, const float* w, int64_t w_stride, const int32_t* chan, const float* v,
-                       int64_t m) {
+inline __mmask16 sum_runs(__m512 (&acc)[NV], int64_t n, const float* w, int64_t w_stride, const int32_t* chan,
+                          const float* v, int64_t m) {
   const __mmask16 last = first_n(n - 16 * (NV - 1));  // 1 to 16 lanes
-  __m512 acc[NV];
   for (int u = 0; u < NV; ++u) acc[u] = _mm512_setzero_ps();
   for (int64_t k = 0; k < m; ++k) {
     const __m512 vv = _mm512_set1_ps(v[k]);
@@ -43,44 +43,43 @@ inline void add_weighted_runs(float* dst, int64_t n, const float* w, int64_t w_s
     for (int u = 0; u < NV - 1; ++u) acc[u] = _mm512_fmadd_ps(vv, _mm512_loadu_ps(src + 16 * u), acc[u]);
     acc[NV - 1] = _mm512_fmadd_ps(vv, _mm512_maskz_loadu_ps(last, src + 16 * (NV - 1)), acc[NV - 1]);
   }
+  return last;
+}
+
+// dst[0..n) += the sum_runs of the m inputs: summed in registers, then added to dst once. Adding each
+// input to dst in turn (axpy) read and wrote dst m times: for conv1^T's runs of 7 taps x 3 colours (21
+// floats) the loads, stores and call cost 4x the arithmetic.
+template <int NV>
+inline void add_weighted_runs(float* dst, int64_t n, const float* w, int64_t w_stride, const int32_t* chan,
+                              const float* v, int64_t m) {
+  __m512 acc[NV];
+  const __mmask16 last = sum_runs(acc, n, w, w_stride, chan, v, m);
   for (int u = 0; u < NV - 1; ++u) _mm512_storeu_ps(dst + 16 * u, _mm512_add_ps(_mm512_loadu_ps(dst + 16 * u), acc[u]));
   float* tail = dst + 16 * (NV - 1);
   _mm512_mask_storeu_ps(tail, last, _mm512_add_ps(_mm512_maskz_loadu_ps(last, tail), acc[NV - 1]));
 }
-#endif
 
 // The whole kernel patch (kh * kw * c_out floats, contiguous per input channel) at one input position:
-// patch[0..n) = sum over k < m of v[k] * w[chan[k] * w_stride + 0..n), in NV registers (the last one
-// masked), each lane's sum in the order add_weighted_runs takes (k ascending, from 0), so the bits are
-// the same. One broadcast per non-zero instead of one per kernel row: conv1^T's 7 x 7 x 3 patch is
-// 10 vectors, where 7 row sums of 21 floats paid 7 calls, broadcasts and loop setups.
-#ifdef ZFACCEL_MASKED_TAILS
+// patch[0..n) = the sum_runs of the m inputs, the same sums as add_weighted_runs row by row, so the
+// bits are the same. One broadcast per non-zero instead of one per kernel row: conv1^T's 7 x 7 x 3
+// patch is 10 vectors, where 7 row sums of 21 floats paid 7 calls, broadcasts and loop setups.
 template <int NV>
 inline void patch_sum(float* patch, int64_t n, const float* w, int64_t w_stride, const int32_t* chan,
                       const float* v, int64_t m) {
-  const __mmask16 last = first_n(n - 16 * (NV - 1));
   __m512 acc[NV];
-  for (int u = 0; u < NV; ++u) acc[u] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < m; ++k) {
-    const __m512 vv = _mm512_set1_ps(v[k]);
-    const float* src = w + chan[k] * w_stride;
-    for (int u = 0; u < NV - 1; ++u) acc[u] = _mm512_fmadd_ps(vv, _mm512_loadu_ps(src + 16 * u), acc[u]);
-    acc[NV - 1] = _mm512_fmadd_ps(vv, _mm512_maskz_loadu_ps(last, src + 16 * (NV - 1)), acc[NV - 1]);
-  }
+  const __mmask16 last = sum_runs(acc, n, w, w_stride, chan, v, m);
   for (int u = 0; u < NV - 1; ++u) _mm512_storeu_ps(patch + 16 * u, acc[u]);
   _mm512_mask_storeu_ps(patch + 16 * (NV - 1), last, acc[NV - 1]);
 }
 
-// Patches of at most this many floats are summed whole (16 of the 32 vector registers).
-constexpr int64_t kPatchMax = 16 * 16;
-
-template <int NV = 1>
-inline void patch_sum_n(float* patch, int64_t n, const float* w, int64_t w_stride, const int32_t* chan,
-                        const float* v, int64_t m) {
-  if constexpr (NV < 16) {
-    if (n > 16 * NV) return patch_sum_n<NV + 1>(patch, n, w, w_stride, chan, v, m);
+// f(std::integral_constant<int, NV>{}) with NV = ceil(n / 16) vectors, 1 <= NV <= Max: the register
+// count chosen at run time, each count its own compiled loop.
+template <int Max, int NV = 1, typename F>
+inline void with_vectors(int64_t n, F f) {
+  if constexpr (NV < Max) {
+    if (n > 16 * NV) return with_vectors<Max, NV + 1>(n, f);
   }
-  patch_sum<NV>(patch, n, w, w_stride, chan, v, m);
+  f(std::integral_constant<int, NV>{});
 }
 #endif
 
@@ -91,16 +90,7 @@ void add_weighted(A* dst, int64_t n, const A* w, int64_t w_stride, const int32_t
     constexpr int64_t kChunk = 8 * 16;  // 8 accumulators: room for the loads and the broadcast
     for (int64_t e = 0; e < n; e += kChunk) {
       const int64_t len = std::min(kChunk, n - e);
-      switch ((len + 15) / 16) {
-        case 1: add_weighted_runs<1>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        case 2: add_weighted_runs<2>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        case 3: add_weighted_runs<3>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        case 4: add_weighted_runs<4>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        case 5: add_weighted_runs<5>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        case 6: add_weighted_runs<6>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        case 7: add_weighted_runs<7>(dst + e, len, w + e, w_stride, chan, v, m); break;
-        default: add_weighted_runs<8>(dst + e, len, w + e, w_stride, chan, v, m); break;
-      }
+      with_vectors<8>(len, [&](auto nv) { add_weighted_runs<nv()>(dst + e, len, w + e, w_stride, chan, v, m); });
     }
     return;
   }
@@ -142,10 +132,7 @@ struct NonZeros {
       const A* xc = x + c * positions;
       for (int64_t p = 0; p < positions; ++p) start[p + 1] += xc[p] != A(0);
     }
-    for (int64_t p = 0; p < positions; ++p) start[p + 1] += start[p];
-    chan.resize(start[positions]);
-    val.resize(start[positions]);
-    cursor.assign(start.begin(), start.end() - 1);
+    place_from_counts(positions);
     for (int64_t c = 0; c < channels; ++c) {
       const A* xc = x + c * positions;
       for_each_nonzero(xc, positions, [&](int64_t p) {
@@ -154,6 +141,15 @@ struct NonZeros {
         val[at] = xc[p];
       });
     }
+  }
+
+  // start[p + 1] holding position p's count -> start the groups' offsets, cursor each group's first
+  // free slot, chan and val sized for the placements that follow.
+  void place_from_counts(int64_t positions) {
+    for (int64_t p = 0; p < positions; ++p) start[p + 1] += start[p];
+    chan.resize(start[positions]);
+    val.resize(start[positions]);
+    cursor.assign(start.begin(), start.end() - 1);
   }
 };
 
@@ -211,44 +207,27 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
 #pragma omp parallel num_threads(nt)
   {
     std::vector<A> buf(oh * ow * cout);
-    alignas(64) A patch[256];
+    alignas(64) A patch[kPatchMax];
     NonZeros<A> nz;
     auto source = make_source();
+    // patch[0..w_stride) = the whole kernel patch summed over m non-zeros (only where `whole`: float).
+    const auto add_patch = [&]([[maybe_unused]] const int32_t* chan, [[maybe_unused]] const A* val,
+                                [[maybe_unused]] int64_t m) {
+#ifdef ZFACCEL_MASKED_TAILS
+      if constexpr (std::is_same_v<A, float>)
+        with_vectors<kPatchMax / 16>(
+            w_stride, [&](auto nv) { patch_sum<nv()>(patch, w_stride, wt.data(), w_stride, chan, val, m); });
+#endif
+    };
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < g.t; ++t) {
       std::fill(buf.begin(), buf.end(), A(0));
       const int64_t r0 = offset[2 * t], c0 = offset[2 * t + 1];
-      if (runs && whole) {
-#ifdef ZFACCEL_MASKED_TAILS
-        // Per input position, every non-zero channel's whole patch summed in registers (patch_sum),
-        // then its rows inside the map added to the buffer.
-        if constexpr (std::is_same_v<A, float>) {
-          source.nonzeros(t, nz);
-          for (int64_t i = 0; i < g.h; ++i)
-            for (int64_t j = 0; j < g.w; ++j) {
-              const int64_t p = i * g.w + j, m = nz.start[p + 1] - nz.start[p];
-              if (m == 0) continue;
-              const int64_t col = j * g.sw;
-              int64_t kx_lo, kx_hi;
-              taps_inside(c0 + col, 1, g.kw, g.map_w, kx_lo, kx_hi);
-              if (kx_lo == kx_hi) continue;
-              patch_sum_n(patch, w_stride, wt.data(), w_stride, nz.chan.data() + nz.start[p],
-                          nz.val.data() + nz.start[p], m);
-              const int64_t len = (kx_hi - kx_lo) * cout;
-              for (int64_t ky = 0; ky < g.kh; ++ky) {
-                const int64_t row = i * g.sh + ky * g.dh;
-                if (r0 + row < 0 || r0 + row >= g.map_h) continue;
-                A* __restrict__ dst = buf.data() + (row * ow + col + kx_lo) * cout;
-                const A* __restrict__ src = patch + (ky * g.kw + kx_lo) * cout;
-                for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
-              }
-            }
-        }
-#endif
-      } else if (runs) {
-        // Per input position, every non-zero channel's kernel row summed in registers, then added to
-        // the buffer once (add_weighted). Where the weights pass L2 and the inputs are dense enough,
-        // in blocks of channels (channel_blocks).
+      if (runs) {
+        // Per input position, every non-zero channel's kernel rows summed in registers, then added to
+        // the buffer once: the whole patch at once where it fits (add_patch), else row by row
+        // (add_weighted). Where the weights pass L2 and the inputs are dense enough, in blocks of
+        // channels (channel_blocks).
         source.nonzeros(t, nz);
         const int64_t positions = g.h * g.w, blocks = channel_blocks(nz.start[positions], positions);
         const int64_t per_block = (g.c + blocks - 1) / blocks;
@@ -259,7 +238,7 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
             for (int64_t j = 0; j < g.w; ++j) {
               // This block's non-zeros at position p: the next ones of its group (channels ascend).
               const int64_t p = i * g.w + j, lo = nz.cursor[p];
-              int64_t hi = lo;
+              int64_t hi = blocks == 1 ? nz.start[p + 1] : lo;
               while (hi < nz.start[p + 1] && nz.chan[hi] < block_end) ++hi;
               nz.cursor[p] = static_cast<int32_t>(hi);
               const int64_t m = hi - lo;
@@ -268,12 +247,19 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
               int64_t kx_lo, kx_hi;
               taps_inside(c0 + col, 1, g.kw, g.map_w, kx_lo, kx_hi);
               if (kx_lo == kx_hi) continue;
+              if (whole) add_patch(nz.chan.data() + lo, nz.val.data() + lo, m);
               for (int64_t ky = 0; ky < g.kh; ++ky) {
                 const int64_t row = i * g.sh + ky * g.dh;
                 if (r0 + row < 0 || r0 + row >= g.map_h) continue;
-                add_weighted(buf.data() + (row * ow + col + kx_lo) * cout, (kx_hi - kx_lo) * cout,
-                             wt.data() + (ky * g.kw + kx_lo) * cout_g, w_stride, nz.chan.data() + lo,
-                             nz.val.data() + lo, m);
+                A* dst = buf.data() + (row * ow + col + kx_lo) * cout;
+                const int64_t len = (kx_hi - kx_lo) * cout;
+                if (whole) {
+                  const A* src = patch + (ky * g.kw + kx_lo) * cout;
+                  for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
+                } else {
+                  add_weighted(dst, len, wt.data() + (ky * g.kw + kx_lo) * cout_g, w_stride, nz.chan.data() + lo,
+                               nz.val.data() + lo, m);
+                }
               }
             }
         }

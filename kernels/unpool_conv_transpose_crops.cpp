@@ -61,10 +61,7 @@ class UnpooledCrops {
     }
     nz.start.assign(n_ + 1, 0);
     for (int64_t k = 0; k < count; ++k) ++nz.start[pos_[k] + 1];
-    for (int64_t p = 0; p < n_; ++p) nz.start[p + 1] += nz.start[p];
-    nz.cursor.assign(nz.start.begin(), nz.start.end() - 1);
-    nz.chan.resize(count);
-    nz.val.resize(count);
+    nz.place_from_counts(n_);
     for (int64_t k = 0; k < count; ++k) {
       const int32_t at = nz.cursor[pos_[k]]++;
       nz.chan[at] = chan_[k];
