@@ -40,7 +40,7 @@ from zfaccel import backends
 from zfaccel.checks import memory_format
 from zfaccel.geometry import PoolGeometry
 from zfaccel.reference import switch_gather
-from zfaccel.reference.crops import gather_crops, inside, spread
+from zfaccel.reference.crops import gather_crops, inside, offset_below, spread
 from zfaccel.reference.occlusion_batch import occlusion_batch_transpose
 
 
@@ -300,7 +300,7 @@ def _unpool_crops_setup_context(ctx, inputs, output):
 def _unpool_crops_backward(ctx, grad):
     switches, image_index, offset, y = ctx.saved_tensors
     size, kernel, stride, padding, dilation, map_size, relu = ctx.params
-    out_offset = offset * torch.tensor(stride, device=offset.device) - torch.tensor(padding, device=offset.device)
+    out_offset = offset_below(offset, stride, padding)
     grad = _zero_where_not((y > 0) if relu else inside(out_offset, tuple(y.shape[-2:]), map_size), grad)
     g = PoolGeometry.for_unpool(spread(size, kernel, stride, dilation), size, kernel, stride, 0, dilation)
     grad_x = switch_gather(grad, gather_crops(switches, image_index, offset, size), g)

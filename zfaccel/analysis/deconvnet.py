@@ -35,7 +35,7 @@ from zfaccel.native.buffers import BufferCache, reusing
 from zfaccel.native.paste_rows import paste_rows
 from zfaccel.ops import max_pool2d_switches
 from zfaccel.ops.crops import conv_transpose_crops, unpool_conv_transpose_crops, unpool_crops
-from zfaccel.reference.crops import paste_into
+from zfaccel.reference.crops import offset_below, paste_into
 
 MODES = ("max", "map")
 
@@ -184,17 +184,19 @@ class DeconvNet:
                 finite = bool(torch.isfinite(weight).all())
                 below_pool = j + 2 <= stop and isinstance(features[j + 1], nn.ReLU)
                 below_pool = below_pool and isinstance(features[j + 2], nn.MaxPool2d)
-                filters[j] = (weight, finite, below_pool and self._fused_is_native(weight, finite))
+                unfit = None if finite else {"native": "non-finite weights"}
+                fused = below_pool and self._runs_natively("unpool_conv_transpose_crops", weight, unfit)
+                filters[j] = (weight, finite, fused)
         self._filter_cache[stop] = (state, filters)
         return filters
 
-    def _fused_is_native(self, weight: torch.Tensor, finite: bool) -> bool:
-        unfit = None if finite else {"native": "non-finite weights"}
+    def _runs_natively(self, op: str, like: torch.Tensor, unfit: dict[str, str] | None = None) -> bool:
+        """Whether ``self.backend`` runs ``op`` on tensors like ``like`` with the native kernel (False
+        where no backend can: e.g. backend="triton" and the fused op, whose two steps then run apart)."""
         try:
-            chosen = resolve(self.backend, weight.device, "unpool_conv_transpose_crops", weight.dtype, unfit=unfit)
-        except BackendUnavailableError:  # e.g. backend="triton": the two steps, each on its own kernel
+            return resolve(self.backend, like.device, op, like.dtype, unfit=unfit) == "native"
+        except BackendUnavailableError:
             return False
-        return chosen == "native"
 
     @torch.no_grad()
     def _down(
@@ -235,9 +237,7 @@ class DeconvNet:
             elif isinstance(m, nn.Conv2d):
                 # Filter, then rectify when a ReLU sits right below (fused into the kernel's store).
                 fuse = i > 0 and isinstance(features[i - 1], nn.ReLU)
-                out_offset = region.offset * torch.tensor(m.stride, device=region.offset.device) - torch.tensor(
-                    m.padding, device=region.offset.device
-                )
+                out_offset = offset_below(region.offset, m.stride, m.padding)
                 weight, finite, _ = filters[i]
                 signal = conv_transpose_crops(
                     region.signal, weight, m.stride, m.dilation, m.groups, out_offset, trace.sizes[i],
@@ -257,9 +257,7 @@ class DeconvNet:
         features = self.plain.features
         k, s, p, d = pool
         conv: nn.Conv2d = features[i - 2]
-        device = region.offset.device
-        unpooled = region.offset * torch.tensor(s, device=device) - torch.tensor(p, device=device)
-        out_offset = unpooled * torch.tensor(conv.stride, device=device) - torch.tensor(conv.padding, device=device)
+        out_offset = offset_below(offset_below(region.offset, s, p), conv.stride, conv.padding)
         weight, finite, _ = conv_filter
         signal = unpool_conv_transpose_crops(
             region.signal, trace.switches[i], image_index, region.offset, k, s, p, d, trace.sizes[i],
@@ -403,25 +401,19 @@ class DeconvNet:
 
         targets = torch.stack([image_index, channel_index, torch.arange(b * k, device=act.device)], 1)
         size = (b * k, images.shape[1], *images.shape[-2:])
-        if self._pastes_natively(act):
-            # Every row written once, zeros and crop together (paste_rows), into memory kept between calls.
+        # Where the native crop kernels run, every row is written once, zeros and crop together
+        # (paste_rows), into memory kept between calls; elsewhere into zeros, a rectangle per target.
+        if native_paste := self._runs_natively("conv_transpose_crops", act):
             with reusing(self._buffers):
                 out = native.empty(size, act, act.dtype, torch.contiguous_format)
-            for part, region in self._chunks(start, targets, trace, stop, batch_size):
-                paste_rows(out, part[:, 2], region.signal, region.offset)
         else:
             out = torch.zeros(size, dtype=act.dtype, device=act.device)
-            for part, region in self._chunks(start, targets, trace, stop, batch_size):
+        for part, region in self._chunks(start, targets, trace, stop, batch_size):
+            if native_paste:
+                paste_rows(out, part[:, 2], region.signal, region.offset)
+            else:
                 paste_into(out, part[:, 2].tolist(), region.signal, region.offset)
         return out.view(b, k, *out.shape[1:])
-
-    def _pastes_natively(self, act: torch.Tensor) -> bool:
-        """Whether the crops go into the output through the native paste: where the native crop
-        kernels run (CPU, float32 or float64, a backend that resolves to them)."""
-        try:
-            return resolve(self.backend, act.device, "conv_transpose_crops", act.dtype) == "native"
-        except BackendUnavailableError:
-            return False
 
 
 def _same_state(a: list, b: list) -> bool:

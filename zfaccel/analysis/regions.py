@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from zfaccel.reference.crops import paste_crops
+from zfaccel.reference.crops import offset_below, paste_crops
 
 
 @dataclass
@@ -46,9 +46,7 @@ class Region:
 
     def below(self, signal: torch.Tensor, stride, padding, map_size: tuple[int, int]) -> Region:
         """The region one layer down, whose (already masked) ``signal`` covers the cells this one reaches."""
-        step = torch.tensor(tuple(stride), device=self.offset.device)
-        pad = torch.tensor(tuple(padding), device=self.offset.device)
-        return Region(signal, self.offset * step - pad, *map_size, self.trim).trimmed()
+        return Region(signal, offset_below(self.offset, stride, padding), *map_size, self.trim).trimmed()
 
     def trimmed(self) -> Region:
         """Slice away rows/columns outside the map (whole-map regions: every target has the same offset)."""

@@ -92,7 +92,7 @@ def empty(size: tuple[int, ...], like: torch.Tensor, dtype: torch.dtype, fmt: to
     large contiguous CPU ones come from that cache: memory already faulted in (buffers.py)."""
     cache = buffers.current()
     if cache is not None and like.device.type == "cpu" and fmt == torch.contiguous_format:
-        nbytes = math.prod(size) * torch.empty((), dtype=dtype).element_size()
+        nbytes = math.prod(size) * dtype.itemsize
         if nbytes >= CACHE_MIN_BYTES:
             buf = cache.take(nbytes)
             if buf is not None:

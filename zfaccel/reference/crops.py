@@ -16,6 +16,13 @@ def spread(size: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> Pair:
     return tuple((size[i] - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1 for i in range(2))
 
 
+def offset_below(offset: torch.Tensor, stride, padding) -> torch.Tensor:
+    """int64 (T, 2): the cell (0, 0) one layer down of crops at ``offset`` (T, 2), through a layer of
+    ``stride`` and ``padding`` (pairs): offset * stride - padding."""
+    device = offset.device
+    return offset * torch.tensor(tuple(stride), device=device) - torch.tensor(tuple(padding), device=device)
+
+
 def cells(offset: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Absolute rows (T, h) and columns (T, w) of each target's crop cells."""
     device = offset.device

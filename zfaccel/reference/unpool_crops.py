@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from zfaccel.geometry import PoolGeometry
-from zfaccel.reference.crops import gather_crops, inside, mask_outside, spread
+from zfaccel.reference.crops import gather_crops, inside, mask_outside, offset_below, spread
 from zfaccel.reference.max_unpool2d_switches import max_unpool2d_switches
 
 Pair = tuple[int, int]
@@ -34,8 +34,7 @@ def unpool_crops_with(
     x = torch.where(inside(offset, (h, w), switches.shape[-2:]), x, torch.zeros((), dtype=x.dtype, device=x.device))
     g = PoolGeometry.for_unpool(spread((h, w), kernel, stride, dilation), (h, w), kernel, stride, 0, dilation)
     y = unpool(x, gather_crops(switches, image_index, offset, (h, w)), g, relu)
-    out_offset = offset * torch.tensor(stride, device=offset.device) - torch.tensor(padding, device=offset.device)
-    return mask_outside(y, out_offset, map_size).contiguous()
+    return mask_outside(y, offset_below(offset, stride, padding), map_size).contiguous()
 
 
 # x: (T, C, h, w) float -> (T, C, H', W') x.dtype, contiguous (see zfaccel.ops.crops).
