@@ -14,8 +14,6 @@
 #include <type_traits>
 #include <vector>
 
-#include <omp.h>
-
 #include "bands_cpu.h"
 #include "dtype_cpu.h"
 #include "kernels.h"
@@ -245,7 +243,6 @@ template <typename T>
 void unpool_nhwc(const PoolShape& shape, const void* yv, const uint8_t* sp, void* xv, bool use_relu, int nt) {
   using K = Lanes<T>;
   using S = typename T::storage;
-  using A = typename T::acc;
   using V = typename K::V;
   using I = typename K::I;
   constexpr int64_t L = K::L;
@@ -264,9 +261,6 @@ void unpool_nhwc(const PoolShape& shape, const void* yv, const uint8_t* sp, void
     }
   }
   wstart.push_back(wcover.size());
-  // Per thread, one position's channel sums (padded to whole vectors).
-  const int64_t cp = round_up(C, L);
-  std::vector<std::vector<A>> accs(nt, std::vector<A>(cp));
   const int64_t grab = grab_size(g.n * g.h, nt);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, grab)
   for (int64_t item = 0; item < g.n * g.h; ++item) {
@@ -277,30 +271,34 @@ void unpool_nhwc(const PoolShape& shape, const void* yv, const uint8_t* sp, void
       const int64_t num = ih + g.ph - kh * g.dh;
       if (num >= 0 && num % g.sh == 0 && num / g.sh < g.oh) hcover[hn++] = {num / g.sh, kh};
     }
-    A* acc = accs[omp_get_thread_num()].data();
     for (int64_t iw = 0; iw < g.w; ++iw) {
-      for (int64_t c = 0; c < cp; c += L) K::store(acc + c, K::zero());
+      // The windows covering this position: pooled offsets and the code naming it.
+      int64_t offset[kMaxWindow];  // at most kh * kw <= kMaxWindow windows cover a position
+      int32_t codes[kMaxWindow];
+      int64_t covers = 0;
       for (int64_t a = 0; a < hn; ++a)
         for (size_t b = wstart[iw]; b < wstart[iw + 1]; ++b) {
-          const int64_t o = ((n * g.oh + hcover[a].first) * g.ow + wcover[b].first) * C;
-          const S* yo = y + o;
-          const uint8_t* so = sp + o;
-          const I code = K::splati(static_cast<int32_t>(hcover[a].second * g.kw + wcover[b].second));
-          for (int64_t c = 0; c < C; c += L) {
-            const int64_t left = C - c;
-            const V v = left >= L ? K::load_s(yo + c) : load_s_n<K>(yo + c, left);
-            const I s = left >= L ? K::load_switch(so + c) : load_switch_n<K>(so + c, left);
-            K::store(acc + c, K::load(acc + c) + K::select(K::equal(s, code), v, K::zero()));
-          }
+          offset[covers] = ((n * g.oh + hcover[a].first) * g.ow + wcover[b].first) * C;
+          codes[covers++] = static_cast<int32_t>(hcover[a].second * g.kw + wcover[b].second);
         }
       S* out = x + ((n * g.h + ih) * g.w + iw) * C;
+      // A block of channels sums its windows in a register (a sum kept in memory cost a load and a
+      // store per window: the bfloat16 NHWC unpool ran slower than the float32 one).
       for (int64_t c = 0; c < C; c += L) {
-        V v = K::load(acc + c);
-        if (use_relu) v = K::relu(v);
-        if (C - c >= L) {
-          K::store_round(out + c, v);
+        const int64_t left = C - c;
+        V acc = K::zero();
+        for (int64_t k = 0; k < covers; ++k) {
+          const S* yo = y + offset[k] + c;
+          const uint8_t* so = sp + offset[k] + c;
+          const V v = left >= L ? K::load_s(yo) : load_s_n<K>(yo, left);
+          const I s = left >= L ? K::load_switch(so) : load_switch_n<K>(so, left);
+          acc += K::select(K::equal(s, K::splati(codes[k])), v, K::zero());
+        }
+        if (use_relu) acc = K::relu(acc);
+        if (left >= L) {
+          K::store_round(out + c, acc);
         } else {
-          store_round_n<K>(out + c, v, C - c);
+          store_round_n<K>(out + c, acc, left);
         }
       }
     }

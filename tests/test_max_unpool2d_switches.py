@@ -122,3 +122,33 @@ def test_mismatched_layouts(target, gen):
     for yy, ss in ((y.to(memory_format=torch.channels_last), s), (y, s.to(memory_format=torch.channels_last))):
         x_hat = zfaccel.max_unpool2d_switches(yy, ss, x.shape[-2:], **case.unpool_kwargs(), backend=backend)
         torch.testing.assert_close(x_hat.double(), expected, equal_nan=True, **TOLERANCES[torch.float32])
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["plain", "relu"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_bfloat16_rounds_to_nearest_even(target, layout, relu, gen):
+    """bfloat16 sums round to nearest, ties to even, as torch rounds float32 to bfloat16, bit for bit.
+
+    The values are multiples of 2**-10 below 2**-1, so every sum of overlapping windows is exact in
+    float32 (in any order) and needs up to 12 significant bits: many land half-way between two
+    bfloat16 values. Both layouts and a row of 75 (whole vectors and a tail); NaN, infinities (whose
+    sums give NaN) and -0.0 in the windows."""
+    device, backend = target
+    if interpreted(target):
+        pytest.skip(
+            "Triton's interpreter casts float32 to bfloat16 by truncation (seen with Triton 3.6: "
+            "1 + 2**-8 + 2**-12 gives 1.0); compiled Triton rounds to nearest even"
+        )
+    shape = (2, 5, 9, 75)
+    x = make_input(shape, torch.float32, device, gen)
+    _, s = zfaccel.max_pool2d_switches(x, 3, 2, ceil_mode=True, backend="torch")
+    k = torch.randint(-256, 257, s.shape, generator=gen).to(device)
+    y = (k * 2.0**-10).to(torch.bfloat16)  # exact: |k| <= 256 needs 9 significant bits at most
+    y[0, :3, 0, 0] = torch.tensor([float("nan"), float("inf"), -float("inf")])  # inf + -inf in a sum is NaN too
+    y[0, :3, 1, 1] = torch.tensor([-0.0, float("inf"), -float("inf")])
+    if layout == "channels_last":
+        y, s = y.to(memory_format=torch.channels_last), s.to(memory_format=torch.channels_last)
+    x_hat = zfaccel.max_unpool2d_switches(y, s, shape[-2:], 3, 2, relu=relu, backend=backend)
+    expected = zfaccel.max_unpool2d_switches(y.float(), s, shape[-2:], 3, 2, relu=relu, backend="torch")
+    assert_same(x_hat, expected.to(torch.bfloat16), "x_hat")
