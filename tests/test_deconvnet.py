@@ -311,3 +311,20 @@ def test_unsupported_model_is_named():
 
     with pytest.raises(TypeError, match=r"model\[0\]\[1\] is Skip"):
         DeconvNet(nn.Sequential(nn.Sequential(nn.Conv2d(3, 4, 3), Skip())))
+
+
+@pytest.mark.parametrize("lrn_before_pool", [False, True])
+def test_trace_is_the_models_own_forward(lrn_before_pool, gen):
+    """The trace (LocalResponseNorm included, which it computes its own faster way) gives the model's
+    activations bit for bit at every layer, so its switches are those of the model's own forward."""
+    torch.manual_seed(0)
+    model = zfnet(lrn_before_pool=lrn_before_pool).eval()
+    images = torch.randn(2, 3, 224, 224, generator=gen)
+    dn = DeconvNet(model, backend="torch")
+    with torch.no_grad():
+        x = images
+        for i, m in enumerate(model.features):
+            x = m(x)
+            if isinstance(m, nn.ReLU | nn.MaxPool2d | nn.LocalResponseNorm):
+                out = dn.trace(images, i, record=False)[0].output
+                assert torch.equal(out.view(torch.int32), x.view(torch.int32)), f"features[{i}] {m}"

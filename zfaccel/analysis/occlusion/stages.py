@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zfaccel.geometry import pooled_size, to_pair
+from zfaccel.nn.local_response_norm import local_response_norm
 from zfaccel.ops import max_pool2d_switches
 
 Pair = tuple[int, int]
@@ -101,7 +102,7 @@ class Stage:
             elif isinstance(m, nn.BatchNorm2d):
                 x = F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
             elif isinstance(m, nn.LocalResponseNorm):
-                x = F.local_response_norm(x, m.size, m.alpha, m.beta, m.k)
+                x = local_response_norm(x, m.size, m.alpha, m.beta, m.k)  # torch's, bit for bit, faster
             # Dropout: the identity at inference.
         return x
 
