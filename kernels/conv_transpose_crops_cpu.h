@@ -290,13 +290,21 @@ void conv_transpose_targets(const CropShape& g, int64_t cout_g, int64_t groups, 
           }
         }
       }
-      A* yt = y + t * cout * oh * ow;  // (c_out, oh, ow) from the (oh, ow, c_out) buffer
-      for (int64_t r = 0; r < oh; ++r)
-        for (int64_t q = 0; q < ow; ++q)
-          for (int64_t o = 0; o < cout; ++o) {
-            const A v = buf[(r * ow + q) * cout + o];
-            yt[(o * oh + r) * ow + q] = use_relu ? relu(v) : v;
+      // (c_out, oh, ow) from the (oh, ow, c_out) buffer, an output row at a time: reads strided within
+      // one buffer row (in L1: 12 KB for conv2^T), writes contiguous. Position by position, each value
+      // went to another of c_out planes: 12 % of the native time of 64 conv5 projections.
+      A* yt = y + t * cout * oh * ow;
+      for (int64_t r = 0; r < oh; ++r) {
+        const A* brow = buf.data() + r * ow * cout;
+        for (int64_t o = 0; o < cout; ++o) {
+          A* out = yt + (o * oh + r) * ow;
+          if (use_relu) {
+            for (int64_t q = 0; q < ow; ++q) out[q] = relu(brow[q * cout + o]);
+          } else {
+            for (int64_t q = 0; q < ow; ++q) out[q] = brow[q * cout + o];
           }
+        }
+      }
     }
   }
 }
