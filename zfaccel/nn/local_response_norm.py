@@ -22,7 +22,9 @@ import torch.nn.functional as F
 EXACT_DTYPES = (torch.float32, torch.float64)
 
 
-def local_response_norm(x: torch.Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+def local_response_norm(
+    x: torch.Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> torch.Tensor:
     """x: (N, C, H, W) float -> the same shape, dtype and layout, equal bit for bit to
     ``F.local_response_norm(x, size, alpha, beta, k)``."""
     fast = (
