@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+from figure_checks import assert_png, assert_readable
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -168,7 +169,8 @@ def test_markdown_and_render(tmp_path):
     assert "3 pairs of 3 images" in md and "CorrespondenceResult(images=3" in repr(r)
     path = tmp_path / "table.png"
     fig = r.render(path)
-    assert isinstance(fig, Figure) and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_readable(fig)
+    assert_png(path)
     table = fig.axes[0].tables[0]
     texts = [cell.get_text() for cell in table.get_celld().values()]
     assert {t.get_text() for t in texts} >= {"a", "b", "0.0833 ± 0.0295", "conv1 (16)"}

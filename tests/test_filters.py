@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
+from figure_checks import assert_png, assert_readable
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -198,7 +198,8 @@ def test_repr_and_render(gen, tmp_path):
                             f"{unstructured} unstructured)")  # fmt: skip
     path = tmp_path / "filters.png"
     fig = report.render(path)
-    assert isinstance(fig, Figure) and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_readable(fig)
+    assert_png(path)
     assert "1 dead" in fig._suptitle.get_text()
     grey = filters(nn.Sequential(nn.Conv2d(2, 4, 5), nn.ReLU())).render()  # 2 input channels: shown in grey
     assert "mean over the 2 input channels" in grey.axes[0].get_title()

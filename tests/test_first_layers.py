@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from matplotlib.figure import Figure
+from figure_checks import assert_png, assert_readable
 
 from zfaccel.analysis import compare_first_layers, filters
 from zfaccel.models import small_zfnet
@@ -48,7 +48,8 @@ def test_without_labels_no_accuracy_and_the_figure_draws(pair, tmp_path):
     result = compare_first_layers(models, images[:4], channels=4)
     assert result.accuracy == (None, None) and "| - |" in result.markdown()
     fig = result.render(tmp_path / "fig6.png")
-    assert isinstance(fig, Figure) and (tmp_path / "fig6.png").stat().st_size > 10_000
+    assert_readable(fig)
+    assert_png(tmp_path / "fig6.png")
 
 
 @pytest.mark.parametrize(

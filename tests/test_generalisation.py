@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from figure_checks import assert_png, assert_readable
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -186,8 +187,8 @@ def test_result_table_figure_and_record(tmp_path):
     assert "under 95% of their training examples at 5 per class" in table
     assert "frozen%=[40.0, 70.0]" in repr(result)
     fig = result.render(tmp_path / "curve.png")
-    assert isinstance(fig, Figure)
-    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_readable(fig)
+    assert_png(tmp_path / "curve.png")
     assert isinstance(result.render(), Figure)
     result.save(tmp_path / "record.json")
     back = GeneralisationResult.load(tmp_path / "record.json")
