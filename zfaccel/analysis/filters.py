@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from zfaccel.analysis.deconvnet import DeconvNet
-from zfaccel.analysis.topk_data import batches
+from zfaccel.analysis.topk_data import batches, random_access
 from zfaccel.checks import check_int
 from zfaccel.models.folding import batch_norm_after, folded_weight
 from zfaccel.models.plain import PlainCNN, split_model
@@ -178,11 +178,11 @@ def peak_activations(model: nn.Module, data, output: int, batch_size: int = 64) 
     in_channels = first.in_channels
     if isinstance(data, torch.Tensor):
         parts: Iterable = _check_batch(data, in_channels).split(batch_size)
-    elif isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")
-                                        and not isinstance(data, list | tuple)):  # fmt: skip
-        parts = (b.images for b in batches(data, batch_size, 0, strict=True) if b.images is not None)
-    elif isinstance(data, Iterable):  # a DataLoader, a list or a generator of batches
-        parts = (b[0] if isinstance(b, tuple | list) else b for b in data)
+    elif isinstance(data, Dataset | Iterable) or random_access(data):
+        # Read as top-k mining reads it (topk_data.batches): a Dataset item by item, a DataLoader or
+        # generator batch by batch. A list or tuple holds batches, as a loader yields them.
+        source = iter(data) if isinstance(data, list | tuple) else data
+        parts = (b.images for b in batches(source, batch_size, 0, strict=True) if b.images is not None)
     else:
         raise TypeError(f"data must be an image tensor (N, C, H, W), a Dataset or an iterable of batches, "
                         f"got {type(data).__name__}")  # fmt: skip
