@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <sstream>
@@ -144,18 +145,28 @@ bool advise_huge_pages(uintptr_t ptr, uint64_t nbytes) {
 #endif
 }
 
-// First touch of a fresh host buffer, one write per 4 KiB page, in contiguous
-// per-thread shares. The kernels write their outputs in interleaved items, so
-// both threads fault inside the same 2 MiB huge page and one waits while the
-// other clears it: a fresh (16, 96, 110, 110) float32 unpool took 10.5 ms
-// against 4.4 ms into memory already touched. Faulted here, shares don't meet.
+// First touch of a fresh host buffer, one write per 4 KiB page, a 2 MiB page (aligned) per item.
+// The kernels write their outputs in interleaved items, so both threads faulted inside the same
+// 2 MiB huge page and one waited while the other cleared it: a fresh (16, 96, 110, 110) float32
+// unpool took 10.5 ms against 4.4 ms into memory already touched. Here no two threads meet in one
+// huge page. Items are grabbed dynamically: in fixed halves, a thread sharing its core with another
+// process held the call for twice its time (faulting is half of a fresh unpool's call).
 void touch_pages(uintptr_t ptr, uint64_t nbytes, int num_threads) {
   zfaccel::require(num_threads >= 1, "touch_pages", "num_threads must be at least 1");
   py::gil_scoped_release nogil;
+  constexpr int64_t kPage = 4096, kPerHuge = 512;  // 4 KiB pages per 2 MiB page
   volatile char* p = reinterpret_cast<char*>(ptr);
-  const int64_t pages = static_cast<int64_t>((nbytes + 4095) / 4096);
-#pragma omp parallel for num_threads(num_threads) schedule(static)
-  for (int64_t i = 0; i < pages; ++i) p[i * 4096] = 0;
+  const int64_t pages = static_cast<int64_t>((nbytes + kPage - 1) / kPage);  // writes at p + k * kPage
+  // Writes before the first 2 MiB boundary past ptr form item 0; then kPerHuge per huge page.
+  const uint64_t huge = uint64_t(kPage) * kPerHuge, boundary = (ptr / huge + 1) * huge;
+  const int64_t head = std::min<int64_t>(pages, static_cast<int64_t>((boundary - ptr + kPage - 1) / kPage));
+  const int64_t items = pages == 0 ? 0 : 1 + (pages - head + kPerHuge - 1) / kPerHuge;
+#pragma omp parallel for num_threads(num_threads) schedule(dynamic, 1)
+  for (int64_t i = 0; i < items; ++i) {
+    const int64_t lo = i == 0 ? 0 : head + (i - 1) * kPerHuge;
+    const int64_t hi = i == 0 ? head : std::min(pages, lo + kPerHuge);
+    for (int64_t k = lo; k < hi; ++k) p[k * kPage] = 0;
+  }
 }
 
 // How this module was built (CMake's compile definitions on this file) and the OpenMP it runs.
@@ -254,7 +265,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("advise_huge_pages", &advise_huge_pages, py::arg("ptr"), py::arg("nbytes"),
         "madvise(MADV_HUGEPAGE) on the whole 2 MiB pages of a fresh host buffer");
   m.def("touch_pages", &touch_pages, py::arg("ptr"), py::arg("nbytes"), py::arg("num_threads"),
-        "write one zero per 4 KiB page of a fresh host buffer, in contiguous per-thread shares");
+        "write one zero per 4 KiB page of a fresh host buffer, a 2 MiB page per dynamically scheduled item");
 #ifdef ZFACCEL_WITH_CUDA
   m.def("max_pool2d_switches_cuda", &pool_cuda, py::arg("x"), py::arg("y"), py::arg("s"), py::arg("shape"),
         py::arg("dtype"), py::arg("layout"), py::arg("relu"), py::arg("stream"));

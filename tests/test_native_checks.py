@@ -107,5 +107,12 @@ def test_touch_pages_writes_one_zero_per_page_inside_the_buffer():
     ext.touch_pages(buf.data_ptr() + start, nbytes, 2)
     zeros = (buf == 0).nonzero().flatten().tolist()
     assert zeros == [start, start + 4096, start + 8192]
+    # Several 2 MiB pages from an odd offset: the items split at huge-page boundaries, and together
+    # write every 4 KiB step of the range once, nothing outside it.
+    big = torch.full((5 << 20,), 7, dtype=torch.uint8)
+    start, nbytes = 12345, (4 << 20) + 777
+    ext.touch_pages(big.data_ptr() + start, nbytes, 2)
+    zeros = (big == 0).nonzero().flatten().tolist()
+    assert zeros == list(range(start, start + nbytes, 4096))
     with pytest.raises(ValueError, match="num_threads"):
         ext.touch_pages(buf.data_ptr(), 10, 0)
