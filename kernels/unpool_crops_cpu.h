@@ -31,6 +31,7 @@ class CropUnpool {
       const bool ok = v < g.kh * g.kw;
       tap_row_[v] = ok ? (v / g.kw) * g.dh : -(int64_t(1) << 40);
       tap_col_[v] = ok ? (v % g.kw) * g.dw : 0;
+      offset_[v] = ok ? tap_row_[v] * g.out_w() + tap_col_[v] : 0;
     }
   }
 
@@ -50,7 +51,10 @@ class CropUnpool {
 
   // Channel c of target t summed into plane (out_h, out_w), pooled cells in row-major order; touched(e)
   // is called before each write to cell e. No ReLU. Zeros are added like any value: a branch on them
-  // mispredicts on about half the cells.
+  // mispredicts on about half the cells. Cells whose whole window lies inside the map (all but the
+  // crop's border) skip the bounds tests and find their cell with one table lookup (offset_): the
+  // tests and two lookups were most of the work per value (about 20 instructions for one add), and
+  // ZFNet's pool1 crops of 64 conv5 targets hold 6.7 M values. Same cells in the same order.
   template <typename F>
   void channel(int64_t t, int64_t c, const A* x_t, A* plane, F touched) const {
     const int64_t ow = g_.out_w();
@@ -59,19 +63,40 @@ class CropUnpool {
     const int64_t r_base = p0 * g_.sh - pad_h_, q_base = q0 * g_.sw - pad_w_;
     const A* xin = x_t + c * g_.h * g_.w;
     const uint8_t* s = sw_ + (image_[t] * g_.c + c) * ph_ * pw_;
-    for (int64_t i = 0; i < g_.h; ++i) {
-      const int64_t p = p0 + i;
-      if (p < 0 || p >= ph_) continue;
-      for (int64_t j = 0; j < g_.w; ++j) {
-        const int64_t q = q0 + j;
-        if (q < 0 || q >= pw_) continue;
-        const uint8_t v = s[p * pw_ + q];
-        const int64_t r = i * g_.sh + tap_row_[v], col = j * g_.sw + tap_col_[v];
-        if (r < 0 || r_base + r < 0 || r_base + r >= g_.map_h) continue;
-        if (q_base + col < 0 || q_base + col >= g_.map_w) continue;
-        touched(r * ow + col);
-        plane[r * ow + col] += xin[i * g_.w + j];
+    // Pooled cells inside the pooled map: i in [i_lo, i_hi), j in [j_lo, j_hi); of those, the columns
+    // whose windows lie inside the map: j in [in_lo, in_hi).
+    const int64_t i_lo = std::max<int64_t>(0, -p0), i_hi = std::min(g_.h, ph_ - p0);
+    const int64_t j_lo = std::max<int64_t>(0, -q0), j_hi = std::min(g_.w, pw_ - q0);
+    int64_t in_lo = j_lo, in_hi = j_hi;
+    while (in_lo < in_hi && q_base + in_lo * g_.sw < 0) ++in_lo;
+    while (in_hi > in_lo && q_base + (in_hi - 1) * g_.sw + (g_.kw - 1) * g_.dw >= g_.map_w) --in_hi;
+    const int window = static_cast<int>(g_.kh * g_.kw);
+    const auto checked = [&](int64_t i, int64_t j) {
+      const uint8_t v = s[(p0 + i) * pw_ + q0 + j];
+      const int64_t r = i * g_.sh + tap_row_[v], col = j * g_.sw + tap_col_[v];
+      if (r < 0 || r_base + r < 0 || r_base + r >= g_.map_h) return;
+      if (q_base + col < 0 || q_base + col >= g_.map_w) return;
+      touched(r * ow + col);
+      plane[r * ow + col] += xin[i * g_.w + j];
+    };
+    for (int64_t i = i_lo; i < i_hi; ++i) {
+      const bool rows_in = r_base + i * g_.sh >= 0 && r_base + i * g_.sh + (g_.kh - 1) * g_.dh < g_.map_h;
+      if (!rows_in) {
+        for (int64_t j = j_lo; j < j_hi; ++j) checked(i, j);
+        continue;
       }
+      for (int64_t j = j_lo; j < in_lo; ++j) checked(i, j);
+      const uint8_t* srow = s + (p0 + i) * pw_ + q0;
+      const A* xrow = xin + i * g_.w;
+      const int64_t base = i * g_.sh * ow;
+      for (int64_t j = in_lo; j < in_hi; ++j) {
+        const uint8_t v = srow[j];
+        if (v >= window) continue;  // a value outside the window lands nowhere
+        const int64_t e = base + j * g_.sw + offset_[v];
+        touched(e);
+        plane[e] += xrow[j];
+      }
+      for (int64_t j = in_hi; j < j_hi; ++j) checked(i, j);
     }
   }
 
@@ -82,7 +107,7 @@ class CropUnpool {
   const int64_t *image_, *off_;
   const int64_t pad_h_, pad_w_;
   const bool relu_;
-  std::array<int64_t, 256> tap_row_, tap_col_;
+  std::array<int64_t, 256> tap_row_, tap_col_, offset_;  // offset_: the tap's cell within the window
 };
 
 // The shapes unpool_crops_cpu and unpool_conv_transpose_crops_cpu take.
