@@ -328,3 +328,18 @@ def test_trace_is_the_models_own_forward(lrn_before_pool, gen):
             if isinstance(m, nn.ReLU | nn.MaxPool2d | nn.LocalResponseNorm):
                 out = dn.trace(images, i, record=False)[0].output
                 assert torch.equal(out.view(torch.int32), x.view(torch.int32)), f"features[{i}] {m}"
+
+
+def test_auto_filters_dense_crops_with_torch_and_sparse_ones_natively():
+    """backend="auto" on the CPU: torch's dense transposed convolution for crops more than DENSE_ABOVE
+    non-zero, the configured backend otherwise, and an explicit backend always."""
+    from zfaccel.analysis.deconvnet import DENSE_ABOVE
+
+    dense = torch.zeros(4, 10, 3, 3)
+    dense.view(-1)[: int(DENSE_ABOVE * dense.numel()) + 1] = 1.0
+    sparse = torch.zeros_like(dense)
+    sparse.view(-1)[: int(DENSE_ABOVE * dense.numel())] = 1.0
+    auto = DeconvNet(zfnet_shaped())
+    assert auto._filter_backend(dense) == "torch"
+    assert auto._filter_backend(sparse) == "auto"
+    assert DeconvNet(zfnet_shaped(), backend="native")._filter_backend(dense) == "native"

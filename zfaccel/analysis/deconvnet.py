@@ -39,6 +39,12 @@ from zfaccel.ops.crops import conv_transpose_crops, unpool_conv_transpose_crops,
 from zfaccel.reference.crops import offset_below, paste_into
 
 MODES = ("max", "map")
+# Above this share of non-zero inputs, a filter step on the CPU runs torch's dense transposed
+# convolution instead of the native one, which skips zeros but runs at about a quarter of the FMA peak
+# (docs/performance.md) where oneDNN's dense one runs near it. 64 ZFNet conv5 targets on the 2-core
+# Xeon VM: conv4^T (35 % non-zero) 11.1 -> 6.7 ms, conv3^T (30 %) 15.0 -> 11.8 ms; conv2^T and conv1^T
+# (4 % after unpooling) stay native, 4-8x faster than dense.
+DENSE_ABOVE = 0.25
 
 
 @dataclass
@@ -244,7 +250,7 @@ class DeconvNet:
                 weight, finite, _ = filters[i]
                 signal = conv_transpose_crops(
                     region.signal, weight, m.stride, m.dilation, m.groups, out_offset, trace.sizes[i],
-                    relu=fuse, weights_finite=finite, backend=self.backend,
+                    relu=fuse, weights_finite=finite, backend=self._filter_backend(region.signal),
                 )  # fmt: skip
                 region = region.below(signal, m.stride, m.padding, trace.sizes[i])
                 i -= 1 if fuse else 0
@@ -252,6 +258,13 @@ class DeconvNet:
             # after a convolution): passed through unchanged.
             i -= 1
         return region
+
+    def _filter_backend(self, signal: torch.Tensor) -> str:
+        """The backend of a filter step on ``signal`` (T, C, h, w): with "auto" on the CPU, torch's dense
+        transposed convolution once more than DENSE_ABOVE of the inputs are non-zero, else self.backend."""
+        if self.backend != "auto" or signal.device.type != "cpu" or torch.compiler.is_compiling():
+            return self.backend
+        return "torch" if int(torch.count_nonzero(signal)) > DENSE_ABOVE * signal.numel() else self.backend
 
     def _unpool_filter(self, region: Region, trace: Trace, i: int, pool: tuple, image_index: torch.Tensor,
                        conv_filter: tuple[torch.Tensor, bool, bool]) -> Region:  # fmt: skip
