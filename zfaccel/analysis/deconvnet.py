@@ -79,6 +79,8 @@ class DeconvNet:
             LocalResponseNorm, BatchNorm2d and Dropout, or such an nn.Sequential (see
             :func:`zfaccel.models.split_model`). Its weights are read, never changed.
         backend: the kernels' backend ("auto", "triton", "native", "torch"): switch pooling and the crop ops.
+            "auto" on the CPU filters crops more than a quarter non-zero with torch's dense transposed
+            convolution (DENSE_ABOVE), the sparser ones with the native kernel.
         max_memory: bytes the projection batches may take (default 1 GiB).
         crop: compute each single-activation projection on its receptive field only (default);
             False computes it on whole maps (the same numbers, for comparison and benchmarks).
