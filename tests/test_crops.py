@@ -344,3 +344,23 @@ def test_every_backend_equals_the_reference(target, gen):
     args = (ours, weight, (2, 2), (1, 1), 1, offset * 2 - 1, (40, 37))
     torch.testing.assert_close(conv_transpose_crops(*args, relu=True, backend=backend),
                                conv_transpose_crops(*args, relu=True, backend="torch"))  # fmt: skip
+
+
+@needs_native
+def test_unpool_crops_switches_naming_padding_land_nowhere(gen):
+    """Switches that name a padding row or column, or lie outside the window, add nothing (as the
+    composite does), on the border cells the native kernel checks and the inner ones it does not."""
+    map_size, k, s, p, d = (17, 16), 3, 2, 1, 1
+    images = torch.randn(2, 3, *map_size, generator=gen)
+    _, switches = zfaccel.max_pool2d_switches(images, k, s, p, d)
+    switches = switches.clone()
+    switches[:, :, 0, :] = torch.randint(0, 3, switches[:, :, 0, :].shape, generator=gen).to(torch.uint8)  # row -1
+    switches[:, :, -1, :] = torch.randint(6, 9, switches[:, :, -1, :].shape, generator=gen).to(torch.uint8)  # row 17
+    switches[:, :, :, 0] = torch.tensor([0, 3, 6], dtype=torch.uint8)[torch.randint(0, 3, (1,), generator=gen)]
+    switches[:, :, 3:5, 3:5] = 200  # outside the window
+    ph, pw = switches.shape[-2:]
+    x = torch.randn(4, 3, ph, pw, generator=gen)
+    image_index, offset = torch.tensor([0, 1, 1, 0]), torch.tensor([[0, 0], [-1, 2], [2, -1], [1, 1]])
+    ours = unpool_crops(x, switches, image_index, offset, k, s, p, d, map_size, backend="native")
+    ref = unpool_crops(x, switches, image_index, offset, k, s, p, d, map_size, backend="torch")
+    torch.testing.assert_close(ours, ref, rtol=1e-6, atol=1e-6)
