@@ -80,23 +80,21 @@ class CropUnpool {
       plane[r * ow + col] += xin[i * g_.w + j];
     };
     for (int64_t i = i_lo; i < i_hi; ++i) {
+      // Where a window's rows leave the map, every column of the row takes the checked path.
       const bool rows_in = r_base + i * g_.sh >= 0 && r_base + i * g_.sh + (g_.kh - 1) * g_.dh < g_.map_h;
-      if (!rows_in) {
-        for (int64_t j = j_lo; j < j_hi; ++j) checked(i, j);
-        continue;
-      }
-      for (int64_t j = j_lo; j < in_lo; ++j) checked(i, j);
+      const int64_t fast_lo = rows_in ? in_lo : j_hi, fast_hi = rows_in ? in_hi : j_hi;
+      for (int64_t j = j_lo; j < fast_lo; ++j) checked(i, j);
       const uint8_t* srow = s + (p0 + i) * pw_ + q0;
       const A* xrow = xin + i * g_.w;
       const int64_t base = i * g_.sh * ow;
-      for (int64_t j = in_lo; j < in_hi; ++j) {
+      for (int64_t j = fast_lo; j < fast_hi; ++j) {
         const uint8_t v = srow[j];
         if (v >= window) continue;  // a value outside the window lands nowhere
         const int64_t e = base + j * g_.sw + offset_[v];
         touched(e);
         plane[e] += xrow[j];
       }
-      for (int64_t j = in_hi; j < j_hi; ++j) checked(i, j);
+      for (int64_t j = fast_hi; j < j_hi; ++j) checked(i, j);
     }
   }
 
